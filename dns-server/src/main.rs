@@ -1,0 +1,166 @@
+//! The `rollcall` binary: CLI, logging, signals. The only place `anyhow` appears.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand, ValueEnum};
+use tokio_util::sync::CancellationToken;
+
+use rollcall::embedded;
+
+/// rollcall: in-cluster DNS server and service-discovery registry, configured by a CoreDNS Corefile.
+///
+/// With no arguments, rollcall serves its embedded example cluster on 127.0.0.1:1053:
+///
+///     dig @127.0.0.1 -p 1053 web-service.apps.svc.cluster.local
+///
+/// Point it at your own Corefile with `rollcall serve --corefile ./Corefile`; serve your own
+/// manifests with a `kubernetes` block containing `manifests DIR` (see README.md).
+#[derive(Parser)]
+#[command(name = "rollcall", version, about, long_about, verbatim_doc_comment)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve DNS as a Corefile says (default: the embedded example cluster on 127.0.0.1:1053).
+    Serve(ServeArgs),
+    /// Validate a Corefile and print the plan: server blocks, listeners, zones, and each block's
+    /// plugin chain in execution order. Exits non-zero with file:line:column errors otherwise.
+    Check {
+        /// The Corefile to check.
+        corefile: PathBuf,
+        /// Port for server block keys that give none (CoreDNS's -dns.port).
+        #[arg(long, default_value_t = 53)]
+        port: u16,
+    },
+}
+
+#[derive(clap::Args, Default)]
+struct ServeArgs {
+    /// The Corefile to serve. Without it, the embedded example cluster and Corefile are used.
+    #[arg(long, short = 'c')]
+    corefile: Option<PathBuf>,
+    /// Port for server block keys that give none (CoreDNS's -dns.port).
+    #[arg(long, default_value_t = 53)]
+    port: u16,
+    /// Worker threads and UDP receive sockets per listener (default: one per CPU).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.log_format);
+    let result = match cli.command {
+        Some(Command::Check { corefile, port }) => check(&corefile, port),
+        Some(Command::Serve(args)) => serve(args),
+        None => serve(ServeArgs { port: 53, ..ServeArgs::default() }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("rollcall: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,hickory_server=warn,hickory_proto=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn check(path: &std::path::Path, port: u16) -> anyhow::Result<()> {
+    let setup = rollcall::load_corefile(path, port)?;
+    print!("{setup}");
+    println!("{}: OK", path.display());
+    Ok(())
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+        .max(1);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(run(args, threads))
+}
+
+async fn run(args: ServeArgs, threads: usize) -> anyhow::Result<()> {
+    let mut example_dir = None;
+    let setup = match &args.corefile {
+        Some(path) => rollcall::load_corefile(path, args.port)?,
+        None => {
+            let dir = embedded::write_cluster(&std::env::temp_dir()).context("writing the example cluster")?;
+            tracing::info!(dir = %dir.display(), "serving the embedded example cluster");
+            let env_dir = dir.clone();
+            let options = corefile::ParseOptions::with_env(move |name| {
+                if name == embedded::CLUSTER_ENV {
+                    Some(env_dir.display().to_string())
+                } else {
+                    std::env::var(name).ok()
+                }
+            });
+            example_dir = Some(dir);
+            rollcall::load_corefile_str(embedded::COREFILE, "<embedded Corefile>", &std::env::temp_dir(), &options, args.port)?
+        }
+    };
+    let shutdown = CancellationToken::new();
+    let running = rollcall::server::start(setup, shutdown.clone(), threads).await?;
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    shutdown.cancel();
+    if tokio::time::timeout(Duration::from_secs(5), running.wait()).await.is_err() {
+        tracing::warn!("tasks did not stop within 5 s");
+    }
+    if let Some(dir) = example_dir {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,56 @@
+//! # errors
+//!
+//! Logs every error the rest of the chain returns (the query still gets SERVFAIL from the
+//! dispatcher). Without `errors`, failures are only counted, not logged, as in CoreDNS.
+//!
+//! ## Syntax
+//! ```text
+//! errors
+//! ```
+//! No arguments or properties (`consolidate` and `stacktrace` are not implemented).
+
+use std::sync::Arc;
+
+use corefile::Directive;
+
+use super::{Next, Plugin, PluginFuture};
+use crate::server::query::Query;
+use crate::setup::{SetupContext, SetupError, args};
+
+pub struct Errors;
+
+impl Plugin for Errors {
+    fn name(&self) -> &'static str {
+        "errors"
+    }
+
+    fn serve<'a>(&'a self, query: &'a Query, next: Next<'a>) -> PluginFuture<'a> {
+        match next.serve(query) {
+            PluginFuture::Ready(Some(Err(e))) => {
+                log_error(query, &e);
+                PluginFuture::ready(Err(e))
+            }
+            ready @ PluginFuture::Ready(_) => ready,
+            PluginFuture::Pending(fut) => PluginFuture::boxed(async move {
+                let result = fut.await;
+                if let Err(e) = &result {
+                    log_error(query, e);
+                }
+                result
+            }),
+        }
+    }
+}
+
+fn log_error(query: &Query, error: &super::PluginError) {
+    tracing::error!(target: "rollcall::errors", qname = %query.name, qtype = %query.qtype, %error, "query failed");
+}
+
+pub fn setup(
+    _ctx: &mut SetupContext<'_>,
+    d: &Directive,
+) -> Result<Option<(Arc<dyn Plugin>, String)>, SetupError> {
+    args::no_args(d)?;
+    args::no_block(d)?;
+    Ok(Some((Arc::new(Errors), String::new())))
+}

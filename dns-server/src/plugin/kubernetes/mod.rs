@@ -1,0 +1,157 @@
+//! # kubernetes
+//!
+//! Answers the cluster zone from rollcall's store, as the Kubernetes DNS-Based Service Discovery
+//! specification 1.1.0 says, and as CoreDNS's `kubernetes` plugin does where the spec is silent
+//! (see `../shared/reference/kubernetes-dns.md`): Service A/AAAA (ClusterIP, dual-stack, or one
+//! record per ready endpoint when headless), endpoint names, SRV for ports, PTR for ClusterIPs
+//! and ready endpoints, ExternalName CNAMEs (in-zone targets chased), pod records, `dns-version`,
+//! SOA and NS at the apex, and NXDOMAIN versus NODATA exactly as the reference lists them.
+//! Until every source has synced, names in its zones get SERVFAIL, never NXDOMAIN.
+//!
+//! ## Syntax
+//! ```text
+//! kubernetes [ZONES...] {
+//!     manifests DIR
+//!     pods disabled|insecure|verified
+//!     endpoint_pod_names
+//!     ttl SECONDS
+//!     namespaces NAMESPACE...
+//!     labels SELECTOR
+//!     noendpoints
+//!     fallthrough [ZONES...]
+//!     ignore empty_service
+//! }
+//! ```
+//! - `ZONES` default to the server block's zones; a CIDR (`10.96.0.0/12`) stands for its reverse zones.
+//! - `manifests DIR`: serve the Kubernetes YAML/JSON manifests (Namespace, Service, EndpointSlice,
+//!   Endpoints, Pod; multi-document and `kind: List`) under DIR, watched: edits are answered within
+//!   a second, and an invalid document is logged and skipped without losing what was served.
+//! - `pods`: `dashed-ip.<ns>.pod.<zone>` records: `disabled` (default) NXDOMAIN; `insecure` answer
+//!   any well-formed IP in an existing namespace; `verified` only when a pod in that namespace has
+//!   the IP (every `status.podIPs` address counts, both families).
+//! - `endpoint_pod_names`: name endpoints without a hostname by their pod's name (if under 64
+//!   characters) instead of their dashed IP.
+//! - `ttl`: TTL of answers, 0–3600, default 5; also the SOA minimum.
+//! - `namespaces`: only these namespaces exist; `labels`: only Services and EndpointSlices whose
+//!   labels match the selector (`environment in (staging, qa),application=nginx`).
+//! - `noendpoints`: no endpoint data: headless Services and endpoint names answer NXDOMAIN.
+//! - `fallthrough [ZONES]`: an NXDOMAIN in these zones (all when none given) goes to the next
+//!   plugin instead.
+//! - `ignore empty_service`: a ClusterIP Service with no ready endpoint answers NXDOMAIN, so a
+//!   client's search path moves on.
+//!
+//! ## Example
+//! ```text
+//! cluster.local:1053 {
+//!     kubernetes cluster.local in-addr.arpa ip6.arpa {
+//!         manifests ./cluster
+//!         pods insecure
+//!         fallthrough in-addr.arpa ip6.arpa
+//!         ttl 30
+//!     }
+//! }
+//! ```
+
+mod resolve;
+pub mod setup;
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use registry::source::selector::Selector;
+use registry::store::Store;
+
+use super::{Next, Plugin, PluginFuture};
+use crate::dns::zone::Zone;
+use crate::server::query::{Query, in_zone};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PodsMode {
+    Disabled,
+    Insecure,
+    Verified,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub zones: Vec<String>,
+    pub manifests: Option<PathBuf>,
+    pub pods: PodsMode,
+    pub endpoint_pod_names: bool,
+    pub ttl: u32,
+    pub namespaces: Option<BTreeSet<String>>,
+    pub labels: Option<Selector>,
+    pub noendpoints: bool,
+    /// `None`: off. `Some(empty)`: every zone.
+    pub fallthrough: Option<Vec<String>>,
+    pub ignore_empty_service: bool,
+    /// Addresses `ns.dns.<zone>` answers with when no `kube-dns` Service names the server.
+    pub nameserver_ips: Vec<IpAddr>,
+}
+
+pub struct Kubernetes {
+    config: Config,
+    zones: Vec<Zone>,
+    /// The zone PTR targets live in (the first forward zone).
+    cluster_zone: Zone,
+    store: Store,
+}
+
+impl Kubernetes {
+    pub fn new(config: Config, store: Store) -> Result<Self, String> {
+        let mut zones = config
+            .zones
+            .iter()
+            .map(|z| Zone::new(z))
+            .collect::<Result<Vec<_>, _>>()?;
+        // Longest first, so the most specific zone wins.
+        zones.sort_by(|a, b| b.name.len().cmp(&a.name.len()));
+        let cluster_zone = match zones.iter().find(|z| !z.is_reverse() && z.name != ".") {
+            Some(z) => z.clone(),
+            None => Zone::new("cluster.local.")?,
+        };
+        Ok(Kubernetes {
+            config,
+            zones,
+            cluster_zone,
+            store,
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn zone_of(&self, name: &str) -> Option<&Zone> {
+        self.zones.iter().find(|z| in_zone(name, &z.name))
+    }
+
+    fn falls_through(&self, name: &str) -> bool {
+        match &self.config.fallthrough {
+            None => false,
+            Some(zones) if zones.is_empty() => true,
+            Some(zones) => zones.iter().any(|z| in_zone(name, z)),
+        }
+    }
+}
+
+impl Plugin for Kubernetes {
+    fn name(&self) -> &'static str {
+        "kubernetes"
+    }
+
+    fn serve<'a>(&'a self, query: &'a Query, next: Next<'a>) -> PluginFuture<'a> {
+        let Some(zone) = self.zone_of(&query.lower) else {
+            return next.serve(query);
+        };
+        if !self.store.is_serving() {
+            return PluginFuture::ready(Ok(Zone::servfail("kubernetes")));
+        }
+        let reply = self.resolve(query, zone, 0);
+        if reply.rcode == hickory_proto::op::ResponseCode::NXDomain && self.falls_through(&query.lower) {
+            return next.serve(query);
+        }
+        PluginFuture::ready(Ok(reply))
+    }
+}

@@ -1,0 +1,156 @@
+//! # log
+//!
+//! Writes one line per query in CoreDNS's common log format:
+//! `{remote}:{port} - {id} "{type} {class} {name} {proto} {size} {do} {bufsize}" {rcode} {flags} - {duration}`
+//! (tracing target `rollcall::log`, level info).
+//!
+//! ## Syntax
+//! ```text
+//! log [NAMES...] {
+//!     class success|denial|error|all
+//! }
+//! ```
+//! `NAMES` limits logging to queries at or below those names (default: all). `class` picks which
+//! answers to log: `success` (NOERROR with data), `denial` (NXDOMAIN or NODATA), `error`
+//! (SERVFAIL, REFUSED, FORMERR, NOTIMP and failures), `all` (default). Several classes may be given.
+//! Custom format strings are not supported.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use corefile::Directive;
+use hickory_proto::op::ResponseCode;
+
+use super::{Next, Plugin, PluginFuture, PluginResult};
+use crate::server::query::{Query, in_zone};
+use crate::setup::keys::normalize_zone;
+use crate::setup::{SetupContext, SetupError, args};
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Classes {
+    success: bool,
+    denial: bool,
+    error: bool,
+}
+
+pub struct Log {
+    names: Vec<String>,
+    classes: Classes,
+}
+
+impl Log {
+    fn wants(&self, query: &Query) -> bool {
+        self.names.is_empty() || self.names.iter().any(|n| in_zone(&query.lower, n))
+    }
+
+    fn emit(&self, query: &Query, result: &PluginResult, started: Instant) {
+        let (rcode, flags, denial) = match result {
+            Ok(reply) => {
+                let denial = reply.rcode == ResponseCode::NXDomain
+                    || (reply.rcode == ResponseCode::NoError && reply.answers.is_empty());
+                let mut flags = String::from("qr");
+                if reply.authoritative {
+                    flags.push_str(",aa");
+                }
+                if reply.truncated {
+                    flags.push_str(",tc");
+                }
+                (reply.rcode.to_string(), flags, denial)
+            }
+            Err(e) => (e.rcode().to_string(), "qr".to_string(), false),
+        };
+        let is_error = !matches!(rcode.as_str(), "NOERROR" | "NXDOMAIN") || result.is_err();
+        let class = if is_error {
+            self.classes.error
+        } else if denial {
+            self.classes.denial
+        } else {
+            self.classes.success
+        };
+        if !class {
+            return;
+        }
+        tracing::info!(
+            target: "rollcall::log",
+            "{}:{} - {} \"{} IN {} {} - {} {}\" {} {} - {:.6}s",
+            query.src.ip(),
+            query.src.port(),
+            query.id,
+            query.qtype,
+            query.name,
+            query.transport.as_str(),
+            query.dnssec_ok,
+            query.max_size,
+            rcode,
+            flags,
+            started.elapsed().as_secs_f64()
+        );
+    }
+}
+
+impl Plugin for Log {
+    fn name(&self) -> &'static str {
+        "log"
+    }
+
+    fn serve<'a>(&'a self, query: &'a Query, next: Next<'a>) -> PluginFuture<'a> {
+        if !self.wants(query) {
+            return next.serve(query);
+        }
+        let started = Instant::now();
+        match next.serve(query) {
+            PluginFuture::Ready(Some(result)) => {
+                self.emit(query, &result, started);
+                PluginFuture::ready(result)
+            }
+            PluginFuture::Ready(None) => PluginFuture::Ready(None),
+            PluginFuture::Pending(fut) => PluginFuture::boxed(async move {
+                let result = fut.await;
+                self.emit(query, &result, started);
+                result
+            }),
+        }
+    }
+}
+
+pub fn setup(
+    _ctx: &mut SetupContext<'_>,
+    d: &Directive,
+) -> Result<Option<(Arc<dyn Plugin>, String)>, SetupError> {
+    let mut names = Vec::new();
+    for arg in &d.args {
+        if arg.text.contains('{') {
+            return Err(args::err(arg, "log", "custom log formats are not supported"));
+        }
+        names.push(normalize_zone(&arg.text).map_err(|m| args::err(arg, "log", m))?);
+    }
+    let mut classes = Classes::default();
+    let mut any_class = false;
+    for prop in d.block.iter().flatten() {
+        match prop.name() {
+            "class" => {
+                if prop.args.is_empty() {
+                    return Err(args::err(&prop.name, "log", "class needs success, denial, error or all"));
+                }
+                for c in &prop.args {
+                    any_class = true;
+                    match c.text.as_str() {
+                        "success" => classes.success = true,
+                        "denial" => classes.denial = true,
+                        "error" => classes.error = true,
+                        "all" => classes = Classes { success: true, denial: true, error: true },
+                        other => {
+                            return Err(args::err(c, "log", format!("unknown class {other:?}: expected success, denial, error or all")));
+                        }
+                    }
+                }
+            }
+            other => return Err(args::err(&prop.name, "log", format!("unknown property {other:?}"))),
+        }
+    }
+    if !any_class {
+        classes = Classes { success: true, denial: true, error: true };
+    }
+    let detail = if names.is_empty() { String::new() } else { format!("names {}", names.join(" ")) };
+    Ok(Some((Arc::new(Log { names, classes }), detail)))
+}

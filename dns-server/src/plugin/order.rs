@@ -1,0 +1,120 @@
+//! THE chain. Plugins run in this order whatever order a Corefile lists them in, as CoreDNS's
+//! `plugin.cfg` fixes it. Every directive CoreDNS knows is listed so a Corefile written for
+//! CoreDNS gets a precise "not implemented by rollcall yet" instead of "unknown directive";
+//! rollcall's own `eureka` sits beside `kubernetes`.
+
+use std::sync::Arc;
+
+use corefile::Directive;
+
+use super::Plugin;
+use crate::setup::{SetupContext, SetupError, args};
+
+/// A directive's setup: parse the stanza, return the plugin and a one-line description, or
+/// `None` for directives that only configure the server block (like `bind`).
+pub type SetupFn =
+    fn(&mut SetupContext<'_>, &Directive) -> Result<Option<(Arc<dyn Plugin>, String)>, SetupError>;
+
+#[derive(Clone, Copy)]
+pub enum DirectiveSetup {
+    Implemented(SetupFn),
+    /// A CoreDNS directive rollcall does not have yet.
+    NotYet,
+}
+
+#[derive(Clone, Copy)]
+pub struct DirectiveSpec {
+    pub name: &'static str,
+    pub setup: DirectiveSetup,
+}
+
+use DirectiveSetup::{Implemented, NotYet};
+
+const fn spec(name: &'static str, setup: DirectiveSetup) -> DirectiveSpec {
+    DirectiveSpec { name, setup }
+}
+
+/// Execution order, first to last.
+pub const CHAIN: &[DirectiveSpec] = &[
+    spec("root", NotYet),
+    spec("metadata", NotYet),
+    spec("geoip", NotYet),
+    spec("cancel", NotYet),
+    spec("tls", NotYet),
+    spec("timeouts", NotYet),
+    spec("multisocket", NotYet),
+    spec("reload", NotYet),
+    spec("nsid", NotYet),
+    spec("bufsize", NotYet),
+    spec("bind", Implemented(setup_bind)),
+    spec("debug", NotYet),
+    spec("trace", NotYet),
+    spec("ready", NotYet),
+    spec("health", NotYet),
+    spec("pprof", NotYet),
+    spec("prometheus", NotYet),
+    spec("errors", Implemented(super::errors::setup)),
+    spec("log", Implemented(super::log::setup)),
+    spec("dnstap", NotYet),
+    spec("local", NotYet),
+    spec("dns64", NotYet),
+    spec("acl", NotYet),
+    spec("any", NotYet),
+    spec("chaos", NotYet),
+    spec("loadbalance", NotYet),
+    spec("tsig", NotYet),
+    spec("cache", NotYet),
+    spec("rewrite", NotYet),
+    spec("header", NotYet),
+    spec("dnssec", NotYet),
+    spec("autopath", NotYet),
+    spec("minimal", NotYet),
+    spec("template", NotYet),
+    spec("transfer", NotYet),
+    spec("hosts", NotYet),
+    spec("route53", NotYet),
+    spec("azure", NotYet),
+    spec("clouddns", NotYet),
+    spec("k8s_external", NotYet),
+    spec("kubernetes", Implemented(super::kubernetes::setup::setup)),
+    spec("eureka", NotYet),
+    spec("file", NotYet),
+    spec("auto", NotYet),
+    spec("secondary", NotYet),
+    spec("etcd", NotYet),
+    spec("loop", NotYet),
+    spec("forward", NotYet),
+    spec("grpc", NotYet),
+    spec("erratic", NotYet),
+    spec("whoami", NotYet),
+    spec("on", NotYet),
+    spec("sign", NotYet),
+    spec("view", NotYet),
+];
+
+pub fn lookup(name: &str) -> Option<DirectiveSpec> {
+    CHAIN.iter().find(|s| s.name == name).copied()
+}
+
+pub fn position(name: &str) -> Option<usize> {
+    CHAIN.iter().position(|s| s.name == name)
+}
+
+/// `bind ADDRESS...`: listen only on these addresses instead of every interface.
+fn setup_bind(
+    ctx: &mut SetupContext<'_>,
+    d: &Directive,
+) -> Result<Option<(Arc<dyn Plugin>, String)>, SetupError> {
+    args::no_block(d)?;
+    if d.args.is_empty() {
+        return Err(args::err(&d.name, "bind", "needs at least one address"));
+    }
+    for arg in &d.args {
+        let ip = arg
+            .text
+            .parse()
+            .map_err(|_| args::err(arg, "bind", format!("{:?} is not an IP address (interface names are not supported)", arg.text)))?;
+        ctx.bind.push(ip);
+    }
+    Ok(None)
+}

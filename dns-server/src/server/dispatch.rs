@@ -1,0 +1,189 @@
+//! Bytes in, bytes out: decode the message, pick the server block by longest zone, run its
+//! chain, and encode the reply. The only place where a failure becomes an RCODE.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use hickory_proto::op::{
+    Edns, Header, Message, MessageType, Metadata, OpCode, ResponseCode, emit_message_parts,
+};
+use hickory_proto::rr::{DNSClass, Record, RecordType};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncoder};
+
+use super::query::{Query, Transport, fqdn_lower, in_zone};
+use crate::plugin::{Next, Plugin, PluginResult, Reply};
+
+/// The payload size rollcall advertises and the most it sends over UDP (RFC 9715 / DNS flag day 2020).
+pub const EDNS_PAYLOAD: u16 = 1232;
+
+/// One server block's chain.
+pub type Chain = Arc<[Arc<dyn Plugin>]>;
+
+/// Routes queries arriving on one listen address to the server blocks bound there.
+pub struct Dispatcher {
+    /// (zone, chain), longest zone first.
+    routes: Vec<(String, Chain)>,
+}
+
+impl Dispatcher {
+    pub fn new(routes: Vec<(String, Chain)>) -> Self {
+        Dispatcher { routes }
+    }
+
+    fn route(&self, name: &str) -> Option<&Chain> {
+        self.routes.iter().find(|(zone, _)| in_zone(name, zone)).map(|(_, c)| c)
+    }
+
+    /// The reply to one wire message, or `None` when nothing should be sent (not a DNS query,
+    /// or a response: never answer those, to avoid reflection loops).
+    pub async fn respond(&self, bytes: &[u8], src: SocketAddr, transport: Transport) -> Option<Vec<u8>> {
+        let header = Header::read(&mut BinDecoder::new(bytes)).ok()?;
+        if header.metadata.message_type == MessageType::Response {
+            return None;
+        }
+        let request = match Message::from_vec(bytes) {
+            Ok(request) => request,
+            Err(error) => {
+                tracing::debug!(%src, %error, "malformed query");
+                return Some(bare_error(&header.metadata, ResponseCode::FormErr));
+            }
+        };
+        let (query, edns) = match self.check(&request, src, transport) {
+            Ok(ok) => ok,
+            Err((rcode, edns)) => return Some(encode(&request, &error_reply(rcode), edns.as_ref(), transport, EDNS_PAYLOAD)),
+        };
+        let result = match self.route(&query.lower) {
+            Some(chain) => Next::new(chain).serve(&query).await,
+            None => Ok(error_reply(ResponseCode::Refused)),
+        };
+        let reply = match result {
+            Ok(reply) => reply,
+            Err(error) => {
+                tracing::debug!(qname = %query.name, qtype = %query.qtype, %error, "chain failed");
+                error_reply(error.rcode())
+            }
+        };
+        Some(encode(&request, &reply, edns.as_ref(), transport, query.max_size))
+    }
+
+    /// Validate what the chain cannot answer, and build the query view.
+    fn check(
+        &self,
+        request: &Message,
+        src: SocketAddr,
+        transport: Transport,
+    ) -> Result<(Query, Option<Edns>), (ResponseCode, Option<Edns>)> {
+        let client_edns = request.edns.as_ref();
+        let response_edns = client_edns.map(|_| {
+            let mut e = Edns::new();
+            e.set_max_payload(EDNS_PAYLOAD);
+            e
+        });
+        if client_edns.is_some_and(|e| e.version() > 0) {
+            return Err((ResponseCode::BADVERS, response_edns));
+        }
+        if request.metadata.op_code != OpCode::Query {
+            return Err((ResponseCode::NotImp, response_edns));
+        }
+        let [question] = request.queries.as_slice() else {
+            return Err((ResponseCode::FormErr, response_edns));
+        };
+        let qtype = question.query_type();
+        if matches!(qtype, RecordType::AXFR | RecordType::IXFR) {
+            return Err((ResponseCode::Refused, response_edns));
+        }
+        if question.query_class() != DNSClass::IN {
+            return Err((ResponseCode::Refused, response_edns));
+        }
+        let max_size = match transport {
+            Transport::Tcp => u16::MAX,
+            Transport::Udp => client_edns.map_or(512, |e| e.max_payload().clamp(512, EDNS_PAYLOAD)),
+        };
+        let name = question.name().clone();
+        let query = Query {
+            lower: fqdn_lower(&name),
+            name,
+            qtype,
+            qclass: question.query_class(),
+            id: request.metadata.id,
+            src,
+            transport,
+            dnssec_ok: client_edns.is_some_and(|e| e.flags().dnssec_ok),
+            max_size,
+        };
+        Ok((query, response_edns))
+    }
+}
+
+/// Run `query` through a chain in-process (tests, and CNAME chasing across plugins).
+pub async fn serve_chain(chain: &[Arc<dyn Plugin>], query: &Query) -> PluginResult {
+    Next::new(chain).serve(query).await
+}
+
+fn error_reply(rcode: ResponseCode) -> Reply {
+    Reply::new(rcode, "dispatcher")
+}
+
+fn encode(request: &Message, reply: &Reply, edns: Option<&Edns>, transport: Transport, max_size: u16) -> Vec<u8> {
+    let mut metadata = Metadata::response_from_request(&request.metadata);
+    metadata.response_code = reply.rcode;
+    metadata.authoritative = reply.authoritative;
+    metadata.truncation = reply.truncated;
+    metadata.recursion_available = true;
+    let limit = match transport {
+        Transport::Udp => max_size,
+        Transport::Tcp => u16::MAX,
+    };
+    let emit = |additionals: &[Record]| -> Result<(Vec<u8>, bool), hickory_proto::ProtoError> {
+        let mut buf = Vec::with_capacity(512);
+        let mut encoder = BinEncoder::new(&mut buf);
+        encoder.set_max_size(limit);
+        let header = emit_message_parts(
+            &metadata,
+            &mut request.queries.iter(),
+            &mut reply.answers.iter(),
+            &mut reply.authority.iter(),
+            &mut additionals.iter(),
+            edns,
+            None,
+            &mut encoder,
+        )?;
+        Ok((buf, header.metadata.truncation))
+    };
+    let encoded = match emit(&reply.additionals) {
+        // Additional data is optional (RFC 2181 §9): drop it before declaring the answer truncated.
+        Ok((_, true)) if !reply.truncated && !reply.additionals.is_empty() => match emit(&[]) {
+            Ok((buf, false)) => Ok(buf),
+            Ok((_, true)) => emit(&reply.additionals).map(|(buf, _)| buf),
+            Err(e) => Err(e),
+        },
+        other => other.map(|(buf, _)| buf),
+    };
+    match encoded {
+        Ok(buf) => buf,
+        Err(error) => {
+            tracing::warn!(%error, "could not encode a reply; answering SERVFAIL");
+            bare_error(&request.metadata, ResponseCode::ServFail)
+        }
+    }
+}
+
+/// A header-only answer, for a message whose body could not be decoded or encoded.
+fn bare_error(request: &Metadata, rcode: ResponseCode) -> Vec<u8> {
+    let mut metadata = Metadata::response_from_request(request);
+    metadata.response_code = rcode;
+    let mut buf = Vec::with_capacity(12);
+    let mut encoder = BinEncoder::new(&mut buf);
+    let empty: [Record; 0] = [];
+    let _ = emit_message_parts(
+        &metadata,
+        &mut empty.iter(),
+        &mut empty.iter(),
+        &mut empty.iter(),
+        &mut empty.iter(),
+        None,
+        None,
+        &mut encoder,
+    );
+    buf
+}

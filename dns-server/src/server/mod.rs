@@ -1,0 +1,130 @@
+//! Sockets: bind every listen address of a [`Setup`] (UDP and TCP on the same port), run the
+//! start hooks, and serve until the shutdown token is cancelled.
+
+pub mod dispatch;
+pub mod query;
+mod tcp;
+mod udp;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::setup::{ReadinessCheck, Setup, StartContext};
+use dispatch::{Chain, Dispatcher};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("start-up failed: {0}")]
+    Start(String),
+}
+
+/// A server that is up: its real addresses (port 0 resolved) and its tasks.
+pub struct Running {
+    /// Listen addresses as configured → as bound.
+    pub addrs: Vec<(SocketAddr, SocketAddr)>,
+    pub readiness: Vec<(String, ReadinessCheck)>,
+    tasks: JoinSet<()>,
+}
+
+impl Running {
+    /// The bound address for the first listener (convenient for tests with one block).
+    pub fn first_addr(&self) -> Option<SocketAddr> {
+        self.addrs.first().map(|(_, bound)| *bound)
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.readiness.iter().all(|(_, check)| check())
+    }
+
+    /// Wait until every task has stopped (after the shutdown token is cancelled).
+    pub async fn wait(mut self) {
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+/// Bind, start the sources, and serve. `udp_workers` sockets share each UDP port
+/// (SO_REUSEPORT), so the kernel spreads queries over that many receive loops.
+pub async fn start(setup: Setup, shutdown: CancellationToken, udp_workers: usize) -> Result<Running, ServerError> {
+    let listeners = setup.listeners();
+    let chains: Vec<Chain> = setup.blocks.iter().map(|b| b.chain.clone().into()).collect();
+    let mut tasks = JoinSet::new();
+    let mut addrs = Vec::new();
+    for (addr, routes) in listeners {
+        let routes = routes.into_iter().map(|(zone, i)| (zone, Arc::clone(&chains[i]))).collect();
+        let dispatcher = Arc::new(Dispatcher::new(routes));
+        let (udp, tcp) = bind_pair(addr, udp_workers.max(1))?;
+        let bound = tcp.local_addr().map_err(|source| ServerError::Bind { addr, source })?;
+        for socket in udp {
+            tasks.spawn(udp::serve(Arc::new(socket), Arc::clone(&dispatcher), shutdown.clone()));
+        }
+        tasks.spawn(tcp::serve(tcp, dispatcher, shutdown.clone()));
+        tracing::info!(listen = %bound, "serving DNS over UDP and TCP");
+        addrs.push((addr, bound));
+    }
+    let ctx = StartContext { shutdown: shutdown.clone() };
+    for hook in setup.hooks {
+        hook(&ctx).map_err(ServerError::Start)?;
+    }
+    Ok(Running {
+        addrs,
+        readiness: setup.readiness,
+        tasks,
+    })
+}
+
+/// UDP and TCP on one port. With port 0 the UDP port is picked first and TCP takes the same.
+fn bind_pair(addr: SocketAddr, udp_workers: usize) -> Result<(Vec<UdpSocket>, TcpListener), ServerError> {
+    let err = |source| ServerError::Bind { addr, source };
+    let mut last_error = None;
+    for _ in 0..20 {
+        let first = udp_socket(addr).map_err(err)?;
+        let port_addr = first.local_addr().map_err(err)?;
+        let tcp = match tcp_listener(port_addr) {
+            Ok(tcp) => tcp,
+            Err(e) if addr.port() == 0 => {
+                last_error = Some(e);
+                continue;
+            }
+            Err(e) => return Err(err(e)),
+        };
+        let mut udp = vec![first];
+        for _ in 1..udp_workers {
+            udp.push(udp_socket(port_addr).map_err(err)?);
+        }
+        return Ok((udp, tcp));
+    }
+    Err(err(last_error.unwrap_or_else(|| std::io::Error::other("no free port"))))
+}
+
+fn udp_socket(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_reuse_port(true)?;
+    // A deep receive queue rides out bursts instead of dropping them.
+    let _ = socket.set_recv_buffer_size(8 << 20);
+    let _ = socket.set_send_buffer_size(8 << 20);
+    if addr.is_ipv6() {
+        let _ = socket.set_only_v6(false);
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    UdpSocket::from_std(socket.into())
+}
+
+fn tcp_listener(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        let _ = socket.set_only_v6(false);
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    TcpListener::from_std(socket.into())
+}

@@ -1,0 +1,248 @@
+//! Corefile AST → a typed [`Setup`]: server blocks with their zones, listen addresses and
+//! plugin chains in the fixed order of [`crate::plugin::order`], plus the start hooks
+//! (sources, HTTP listeners) to run once serving begins. All validation happens here, before
+//! anything binds a socket, so `rollcall check` and `rollcall serve` report the same errors.
+
+pub mod args;
+pub mod keys;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use corefile::{Corefile, Directive, Span};
+use tokio_util::sync::CancellationToken;
+
+use crate::plugin::Plugin;
+use crate::plugin::order::{self, DirectiveSetup};
+
+/// A setup failure with the position of the offending token.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{span}: {directive}: {message}")]
+pub struct SetupError {
+    pub span: Span,
+    pub directive: String,
+    pub message: String,
+}
+
+impl SetupError {
+    pub fn new(span: &Span, directive: &str, message: impl Into<String>) -> Self {
+        SetupError {
+            span: span.clone(),
+            directive: directive.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Runs when serving starts (never under `check`): spawns a source or binds a listener.
+pub type StartHook = Box<dyn FnOnce(&StartContext) -> Result<(), String> + Send>;
+
+pub struct StartContext {
+    pub shutdown: CancellationToken,
+}
+
+/// Reports whether one plugin is ready to serve (for `ready` and logs).
+pub type ReadinessCheck = Arc<dyn Fn() -> bool + Send + Sync>;
+
+/// What a directive's setup may add to its server block besides a plugin.
+pub struct SetupContext<'a> {
+    /// The block's zones, lower-case with trailing dot.
+    pub block_zones: &'a [String],
+    /// Directory of the Corefile: relative paths in directives resolve against it.
+    pub base_dir: &'a Path,
+    /// Addresses set by `bind`.
+    pub bind: &'a mut Vec<IpAddr>,
+    pub hooks: &'a mut Vec<StartHook>,
+    pub readiness: &'a mut Vec<(String, ReadinessCheck)>,
+}
+
+impl SetupContext<'_> {
+    pub fn resolve_path(&self, path: &str) -> PathBuf {
+        let p = Path::new(path);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.join(p)
+        }
+    }
+}
+
+pub struct BlockPlan {
+    pub keys: Vec<String>,
+    pub span: Span,
+    pub zones: Vec<String>,
+    pub port: u16,
+    pub bind: Vec<IpAddr>,
+    pub chain: Vec<Arc<dyn Plugin>>,
+    /// (directive, one-line description) in chain order, for `rollcall check`.
+    pub described: Vec<(String, String)>,
+}
+
+impl BlockPlan {
+    pub fn listen_addrs(&self) -> Vec<SocketAddr> {
+        self.bind
+            .iter()
+            .map(|ip| SocketAddr::new(*ip, self.port))
+            .collect()
+    }
+}
+
+pub struct Setup {
+    pub blocks: Vec<BlockPlan>,
+    pub hooks: Vec<StartHook>,
+    pub readiness: Vec<(String, ReadinessCheck)>,
+}
+
+impl Setup {
+    /// Listen address → (zone, block index) routes, longest zone first.
+    pub fn listeners(&self) -> BTreeMap<SocketAddr, Vec<(String, usize)>> {
+        let mut map: BTreeMap<SocketAddr, Vec<(String, usize)>> = BTreeMap::new();
+        for (i, block) in self.blocks.iter().enumerate() {
+            for addr in block.listen_addrs() {
+                let routes = map.entry(addr).or_default();
+                for zone in &block.zones {
+                    routes.push((zone.clone(), i));
+                }
+            }
+        }
+        for routes in map.values_mut() {
+            routes.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(&b.0)));
+        }
+        map
+    }
+}
+
+impl fmt::Display for Setup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, block) in self.blocks.iter().enumerate() {
+            writeln!(f, "server block {} ({}): {}", i + 1, block.span, block.keys.join(" "))?;
+            let listen: Vec<String> = block
+                .listen_addrs()
+                .iter()
+                .map(|a| format!("{a} (udp+tcp)"))
+                .collect();
+            writeln!(f, "  listen: {}", listen.join(", "))?;
+            writeln!(f, "  zones:  {}", block.zones.join(" "))?;
+            writeln!(f, "  chain (execution order):")?;
+            for (n, (name, detail)) in block.described.iter().enumerate() {
+                if detail.is_empty() {
+                    writeln!(f, "    {}. {name}", n + 1)?;
+                } else {
+                    writeln!(f, "    {}. {name}: {detail}", n + 1)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Build the whole setup, collecting every error rather than stopping at the first, so
+/// `rollcall check` lists all the directives a Corefile needs that rollcall lacks.
+pub fn build(corefile: &Corefile, base_dir: &Path, default_port: u16) -> Result<Setup, Vec<SetupError>> {
+    let mut errors = Vec::new();
+    let mut setup = Setup {
+        blocks: Vec::new(),
+        hooks: Vec::new(),
+        readiness: Vec::new(),
+    };
+    let mut seen_zones: BTreeMap<(u16, String), Span> = BTreeMap::new();
+    for block in &corefile.blocks {
+        let mut zones = Vec::new();
+        let mut port = None;
+        for key in &block.keys {
+            match keys::parse_key(&key.text, default_port) {
+                Ok(parsed) => {
+                    if port.is_some_and(|p| p != parsed.port) {
+                        errors.push(SetupError::new(
+                            &key.span,
+                            "server block",
+                            "all keys of one server block must use the same port",
+                        ));
+                    }
+                    port = Some(parsed.port);
+                    for zone in parsed.zones {
+                        if let Some(first) = seen_zones.insert((parsed.port, zone.clone()), key.span.clone()) {
+                            errors.push(SetupError::new(
+                                &key.span,
+                                "server block",
+                                format!("zone {zone} on port {} is already served by the block at {first}", parsed.port),
+                            ));
+                        }
+                        zones.push(zone);
+                    }
+                }
+                Err(message) => errors.push(SetupError::new(&key.span, "server block", message)),
+            }
+        }
+        let mut bind = Vec::new();
+        let mut chain = Vec::new();
+        let mut described = Vec::new();
+        let mut seen: BTreeMap<&str, &Span> = BTreeMap::new();
+        let mut directives: Vec<&Directive> = block.directives.iter().collect();
+        directives.sort_by_key(|d| order::position(d.name()).unwrap_or(usize::MAX));
+        for directive in directives {
+            let name = directive.name();
+            let Some(spec) = order::lookup(name) else {
+                errors.push(SetupError::new(&directive.span, name, "unknown directive"));
+                continue;
+            };
+            let DirectiveSetup::Implemented(setup_fn) = spec.setup else {
+                errors.push(SetupError::new(
+                    &directive.span,
+                    name,
+                    "directive not implemented by rollcall yet (CoreDNS has it)",
+                ));
+                continue;
+            };
+            if let Some(first) = seen.insert(spec.name, &directive.span) {
+                errors.push(SetupError::new(
+                    &directive.span,
+                    name,
+                    format!("given twice in one server block (first at {first})"),
+                ));
+                continue;
+            }
+            let mut ctx = SetupContext {
+                block_zones: &zones,
+                base_dir,
+                bind: &mut bind,
+                hooks: &mut setup.hooks,
+                readiness: &mut setup.readiness,
+            };
+            match setup_fn(&mut ctx, directive) {
+                Ok(Some((plugin, detail))) => {
+                    described.push((name.to_string(), detail));
+                    chain.push(plugin);
+                }
+                Ok(None) => described.push((name.to_string(), "(server block option)".into())),
+                Err(e) => errors.push(e),
+            }
+        }
+        if bind.is_empty() {
+            bind.push(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        }
+        setup.blocks.push(BlockPlan {
+            keys: block.keys.iter().map(|k| k.text.clone()).collect(),
+            span: block.span.clone(),
+            zones,
+            port: port.unwrap_or(default_port),
+            bind,
+            chain,
+            described,
+        });
+    }
+    if setup.blocks.is_empty() {
+        errors.push(SetupError::new(
+            &Span { file: "Corefile".into(), line: 1, col: 1 },
+            "Corefile",
+            "no server blocks",
+        ));
+    }
+    if errors.is_empty() { Ok(setup) } else { Err(errors) }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,23 @@
+use std::path::Path;
+
+use super::*;
+
+fn plan(text: &str) -> Result<Setup, Vec<SetupError>> {
+    let corefile = corefile::parse_str(text, "Corefile", Path::new("/tmp"), &corefile::ParseOptions::with_env(|_| None))
+        .map_err(|e| vec![SetupError::new(&e.span, "parse", e.message)])?;
+    build(&corefile, Path::new("/tmp"), 53)
+}
+
+fn errors(text: &str) -> Vec<String> {
+    match plan(text) {
+        Ok(_) => vec![],
+        Err(e) => e.iter().map(ToString::to_string).collect(),
+    }
+}
+
+#[test]
+fn chain_order_is_fixed_not_corefile_order() {
+    let setup = plan(".:1053 {\n kubernetes cluster.local {\n  manifests /nonexistent\n }\n log\n errors\n}\n").unwrap();
+    let names: Vec<&str> = setup.blocks[0].described.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["errors", "log", "kubernetes"]);
+}

@@ -1,0 +1,7 @@
+//! Sources: everything that writes the cluster store. Each converts API objects to records with
+//! [`convert`] and writes them through [`crate::store::Store`]'s writer methods.
+
+pub mod convert;
+pub mod filter;
+pub mod manifests;
+pub mod selector;

@@ -1,0 +1,114 @@
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use super::*;
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn svc(name: &str, ns: &str, kind: ServiceKind) -> ClusterObject {
+    ClusterObject::Service(ServiceRecord {
+        name: name.into(),
+        namespace: ns.into(),
+        kind,
+        ports: vec![],
+    })
+}
+
+fn slice(name: &str, ns: &str, service: &str, addrs: &[(&str, bool)]) -> ClusterObject {
+    ClusterObject::EndpointSlice(EndpointSliceRecord {
+        name: name.into(),
+        namespace: ns.into(),
+        service: service.into(),
+        ports: vec![],
+        endpoints: addrs
+            .iter()
+            .map(|(a, ready)| EndpointRecord {
+                addresses: vec![ip(a)],
+                hostname: None,
+                pod_name: None,
+                ready: *ready,
+            })
+            .collect(),
+    })
+}
+
+#[test]
+fn slices_merge_dedupe_and_drop_unready() {
+    let store = Store::new();
+    store.upsert(svc("db", "apps", ServiceKind::Headless));
+    store.upsert(slice("db-a", "apps", "db", &[("10.0.0.1", true), ("10.0.0.2", false)]));
+    store.upsert(slice("db-b", "apps", "db", &[("10.0.0.1", true), ("10.0.0.3", true)]));
+    let entry = store.service("db.apps").unwrap();
+    let addrs: Vec<IpAddr> = entry.endpoints.iter().map(|e| e.addr).collect();
+    assert_eq!(addrs, vec![ip("10.0.0.1"), ip("10.0.0.3")]);
+    assert_eq!(store.ptr(ip("10.0.0.3")).unwrap().len(), 1);
+    assert!(store.ptr(ip("10.0.0.2")).is_none());
+}
+
+#[test]
+fn slice_before_service_joins_when_service_arrives() {
+    let store = Store::new();
+    store.upsert(slice("db-a", "apps", "db", &[("10.0.0.1", true)]));
+    assert!(store.service("db.apps").is_none());
+    store.upsert(svc("db", "apps", ServiceKind::Headless));
+    assert_eq!(store.service("db.apps").unwrap().endpoints.len(), 1);
+}
+
+#[test]
+fn replace_removes_unlisted_and_keeps_listed() {
+    let store = Store::new();
+    let a = svc("a", "ns", ServiceKind::ClusterIp(vec![ip("10.96.0.1")]));
+    let b = svc("b", "ns", ServiceKind::ClusterIp(vec![ip("10.96.0.2")]));
+    store.replace(&ObjectKind::ALL, vec![a.clone(), b]);
+    let before = store.service("a.ns").unwrap();
+    let serial = store.serial();
+    store.replace(&ObjectKind::ALL, vec![a]);
+    assert!(store.service("b.ns").is_none());
+    assert!(store.ptr(ip("10.96.0.2")).is_none());
+    // Unchanged objects keep their entry (no rebuild, no window).
+    assert!(Arc::ptr_eq(&before, &store.service("a.ns").unwrap()));
+    assert!(store.serial() > serial);
+}
+
+#[test]
+fn namespace_lives_while_anything_references_it() {
+    let store = Store::new();
+    store.upsert(ClusterObject::Namespace(NamespaceRecord { name: "apps".into() }));
+    store.upsert(svc("a", "apps", ServiceKind::Headless));
+    store.delete(&ObjectKey::new(ObjectKind::Namespace, "", "apps"));
+    assert!(store.namespace_exists("apps"));
+    store.delete(&ObjectKey::new(ObjectKind::Service, "apps", "a"));
+    assert!(!store.namespace_exists("apps"));
+}
+
+#[test]
+fn pods_indexed_by_every_ip() {
+    let store = Store::new();
+    let pod = |ips: &[&str]| {
+        ClusterObject::Pod(PodRecord {
+            name: "p".into(),
+            namespace: "ns".into(),
+            ips: ips.iter().map(|s| ip(s)).collect(),
+        })
+    };
+    store.upsert(pod(&["10.244.0.5", "fd00::5"]));
+    assert!(store.pods_at(ip("fd00::5")).is_some());
+    store.upsert(pod(&["10.244.0.6"]));
+    assert!(store.pods_at(ip("10.244.0.5")).is_none());
+    assert!(store.pods_at(ip("fd00::5")).is_none());
+    assert_eq!(store.pods_at(ip("10.244.0.6")).unwrap()[0].name.as_ref(), "p");
+}
+
+#[test]
+fn sync_gate_waits_for_every_source() {
+    let store = Store::new();
+    let a = store.register_source("a");
+    let b = store.register_source("b");
+    a.mark_synced();
+    a.mark_synced();
+    assert!(!store.is_synced());
+    b.mark_synced();
+    assert!(store.is_synced());
+}
