@@ -1,1 +1,10 @@
+//! rollcall's integration tests, one binary (as hickory-dns keeps them): each module drives the
+//! real server through real sockets or the real binary.
 
+mod cli;
+mod golden;
+mod resolver;
+mod reload;
+mod setup_tables;
+mod support;
+mod transport;

@@ -29,6 +29,8 @@ pub enum ServerError {
 pub struct Running {
     /// Listen addresses as configured → as bound.
     pub addrs: Vec<(SocketAddr, SocketAddr)>,
+    /// The dispatcher behind each bound address (tests drive it in-process, without sockets).
+    pub dispatchers: Vec<(SocketAddr, Arc<Dispatcher>)>,
     pub readiness: Vec<(String, ReadinessCheck)>,
     tasks: JoinSet<()>,
 }
@@ -52,19 +54,17 @@ impl Running {
 /// Bind, start the sources, and serve. `udp_workers` sockets share each UDP port
 /// (SO_REUSEPORT), so the kernel spreads queries over that many receive loops.
 pub async fn start(setup: Setup, shutdown: CancellationToken, udp_workers: usize) -> Result<Running, ServerError> {
-    let listeners = setup.listeners();
-    let chains: Vec<Chain> = setup.blocks.iter().map(|b| b.chain.clone().into()).collect();
     let mut tasks = JoinSet::new();
     let mut addrs = Vec::new();
-    for (addr, routes) in listeners {
-        let routes = routes.into_iter().map(|(zone, i)| (zone, Arc::clone(&chains[i]))).collect();
-        let dispatcher = Arc::new(Dispatcher::new(routes));
+    let mut bound_dispatchers = Vec::new();
+    for (addr, dispatcher) in dispatchers(&setup) {
         let (udp, tcp) = bind_pair(addr, udp_workers.max(1))?;
         let bound = tcp.local_addr().map_err(|source| ServerError::Bind { addr, source })?;
         for socket in udp {
             tasks.spawn(udp::serve(Arc::new(socket), Arc::clone(&dispatcher), shutdown.clone()));
         }
-        tasks.spawn(tcp::serve(tcp, dispatcher, shutdown.clone()));
+        tasks.spawn(tcp::serve(tcp, Arc::clone(&dispatcher), shutdown.clone()));
+        bound_dispatchers.push((bound, dispatcher));
         tracing::info!(listen = %bound, "serving DNS over UDP and TCP");
         addrs.push((addr, bound));
     }
@@ -74,9 +74,23 @@ pub async fn start(setup: Setup, shutdown: CancellationToken, udp_workers: usize
     }
     Ok(Running {
         addrs,
+        dispatchers: bound_dispatchers,
         readiness: setup.readiness,
         tasks,
     })
+}
+
+/// One dispatcher per listen address, routing to the blocks bound there.
+pub fn dispatchers(setup: &Setup) -> Vec<(SocketAddr, Arc<Dispatcher>)> {
+    let chains: Vec<Chain> = setup.blocks.iter().map(|b| b.chain.clone().into()).collect();
+    setup
+        .listeners()
+        .into_iter()
+        .map(|(addr, routes)| {
+            let routes = routes.into_iter().map(|(zone, i)| (zone, Arc::clone(&chains[i]))).collect();
+            (addr, Arc::new(Dispatcher::new(routes)))
+        })
+        .collect()
 }
 
 /// UDP and TCP on one port. With port 0 the UDP port is picked first and TCP takes the same.

@@ -1,0 +1,61 @@
+//! Golden answer tables: `fixtures/<case>/` holds a Corefile, a cluster of manifests and
+//! `cases.yaml` (question → expected answer). Every question is asked in-process, with hickory's
+//! client over UDP and over TCP, and with dig over UDP and TCP; all five must match the file.
+//! `UPDATE_GOLDEN=1` rewrites the expectations from the in-process answers (review the diff).
+
+use std::path::Path;
+
+use rollcall::server::query::Transport;
+
+use crate::support::{Answer, TestServer, ask_dig, ask_hickory, ask_in_process, fixtures};
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Case {
+    q: String,
+    why: String,
+    #[serde(flatten)]
+    expect: Option<Answer>,
+}
+
+async fn run_fixture(dir: &Path) {
+    let path = dir.join("cases.yaml");
+    let text = std::fs::read_to_string(&path).expect("cases.yaml");
+    let mut cases: Vec<Case> = serde_yaml_ng::from_str(&text).expect("cases.yaml parses");
+    let server = TestServer::start(dir).await;
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    let mut failures = Vec::new();
+    for case in &mut cases {
+        let got = ask_in_process(&server, &case.q).await;
+        if update {
+            case.expect = Some(got.clone());
+        }
+        let Some(expect) = &case.expect else {
+            failures.push(format!("{}: no expected answer (run with UPDATE_GOLDEN=1)", case.q));
+            continue;
+        };
+        let mut ways = vec![("in-process", got)];
+        ways.push(("hickory udp", ask_hickory(server.addr, &case.q, Transport::Udp).await));
+        ways.push(("hickory tcp", ask_hickory(server.addr, &case.q, Transport::Tcp).await));
+        ways.push(("dig udp", ask_dig(server.addr, &case.q, false)));
+        ways.push(("dig tcp", ask_dig(server.addr, &case.q, true)));
+        for (how, answer) in ways {
+            if &answer != expect {
+                failures.push(format!(
+                    "{} ({}) via {how}:\n  expected {expect:?}\n  got      {answer:?}",
+                    case.q, case.why
+                ));
+            }
+        }
+    }
+    if update {
+        let header: String = text.lines().take_while(|l| l.starts_with('#')).map(|l| format!("{l}\n")).collect();
+        let body = serde_yaml_ng::to_string(&cases).expect("serialize cases");
+        std::fs::write(&path, header + &body).expect("write cases.yaml");
+    }
+    assert!(failures.is_empty(), "{} golden mismatches:\n{}", failures.len(), failures.join("\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubernetes_spec_answers() {
+    run_fixture(&fixtures().join("k8s")).await;
+}
