@@ -9,10 +9,16 @@ pub const COREFILE: &str = include_str!("../embedded/Corefile");
 
 /// (file name, contents) of the example cluster's manifests.
 pub const CLUSTER: &[(&str, &str)] = &[
-    ("namespaces.yaml", include_str!("../embedded/cluster/namespaces.yaml")),
+    (
+        "namespaces.yaml",
+        include_str!("../embedded/cluster/namespaces.yaml"),
+    ),
     ("apps.yaml", include_str!("../embedded/cluster/apps.yaml")),
     ("data.yaml", include_str!("../embedded/cluster/data.yaml")),
-    ("kube-system.yaml", include_str!("../embedded/cluster/kube-system.yaml")),
+    (
+        "kube-system.yaml",
+        include_str!("../embedded/cluster/kube-system.yaml"),
+    ),
 ];
 
 pub const CLUSTER_ENV: &str = "ROLLCALL_EXAMPLE_CLUSTER";

@@ -69,7 +69,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Check { corefile, port }) => check(&corefile, port),
         Some(Command::Serve(args)) => serve(args),
-        None => serve(ServeArgs { port: 53, ..ServeArgs::default() }),
+        None => serve(ServeArgs {
+            port: 53,
+            ..ServeArgs::default()
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -81,9 +84,12 @@ fn main() -> ExitCode {
 }
 
 fn init_tracing(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,hickory_server=warn,hickory_proto=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,hickory_server=warn,hickory_proto=warn")
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -115,7 +121,8 @@ async fn run(args: ServeArgs, threads: usize) -> anyhow::Result<()> {
     let setup = match &args.corefile {
         Some(path) => rollcall::load_corefile(path, args.port)?,
         None => {
-            let dir = embedded::write_cluster(&std::env::temp_dir()).context("writing the example cluster")?;
+            let dir = embedded::write_cluster(&std::env::temp_dir())
+                .context("writing the example cluster")?;
             tracing::info!(dir = %dir.display(), "serving the embedded example cluster");
             let env_dir = dir.clone();
             let options = corefile::ParseOptions::with_env(move |name| {
@@ -126,7 +133,13 @@ async fn run(args: ServeArgs, threads: usize) -> anyhow::Result<()> {
                 }
             });
             example_dir = Some(dir);
-            rollcall::load_corefile_str(embedded::COREFILE, "<embedded Corefile>", &std::env::temp_dir(), &options, args.port)?
+            rollcall::load_corefile_str(
+                embedded::COREFILE,
+                "<embedded Corefile>",
+                &std::env::temp_dir(),
+                &options,
+                args.port,
+            )?
         }
     };
     let shutdown = CancellationToken::new();
@@ -134,7 +147,10 @@ async fn run(args: ServeArgs, threads: usize) -> anyhow::Result<()> {
     wait_for_signal().await;
     tracing::info!("shutting down");
     shutdown.cancel();
-    if tokio::time::timeout(Duration::from_secs(5), running.wait()).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(5), running.wait())
+        .await
+        .is_err()
+    {
         tracing::warn!("tasks did not stop within 5 s");
     }
     if let Some(dir) = example_dir {
@@ -147,7 +163,10 @@ async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
             (Ok(mut term), Ok(mut int)) => {
                 tokio::select! {
                     _ = term.recv() => {}

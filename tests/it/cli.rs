@@ -17,7 +17,13 @@ fn help_tells_a_new_user_what_to_do() {
     let out = Command::new(rollcall_bin()).arg("--help").output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    for needle in ["serve", "check", "dig @127.0.0.1 -p 1053", "--log-format", "--corefile"] {
+    for needle in [
+        "serve",
+        "check",
+        "dig @127.0.0.1 -p 1053",
+        "--log-format",
+        "--corefile",
+    ] {
         assert!(text.contains(needle), "--help lacks {needle:?}:\n{text}");
     }
 }
@@ -31,8 +37,15 @@ fn check_prints_the_plan_in_chain_order() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "check failed: {}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("listen: 127.0.0.1:1053 (udp+tcp)"), "{stdout}");
+    assert!(
+        out.status.success(),
+        "check failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("listen: 127.0.0.1:1053 (udp+tcp)"),
+        "{stdout}"
+    );
     let errors = stdout.find("2. errors").expect("errors in chain");
     let kubernetes = stdout.find("3. kubernetes").expect("kubernetes in chain");
     assert!(errors < kubernetes, "{stdout}");
@@ -48,13 +61,27 @@ fn check_names_every_directive_the_kubeadm_corefile_needs_that_rollcall_lacks() 
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    for directive in ["health", "ready", "prometheus", "forward", "cache", "loop", "reload", "loadbalance"] {
+    for directive in [
+        "health",
+        "ready",
+        "prometheus",
+        "forward",
+        "cache",
+        "loop",
+        "reload",
+        "loadbalance",
+    ] {
         assert!(
-            stderr.contains(&format!("{directive}: directive not implemented by rollcall yet")),
+            stderr.contains(&format!(
+                "{directive}: directive not implemented by rollcall yet"
+            )),
             "check output lacks {directive}:\n{stderr}"
         );
     }
-    assert!(stderr.contains("kubeadm.Corefile:"), "errors carry the file name:\n{stderr}");
+    assert!(
+        stderr.contains("kubeadm.Corefile:"),
+        "errors carry the file name:\n{stderr}"
+    );
 }
 
 #[test]
@@ -62,7 +89,11 @@ fn check_reports_syntax_errors_with_position() {
     let dir = scratch_dir("check");
     let path = dir.join("Corefile");
     std::fs::write(&path, ".:53 {\n    errors\n").unwrap();
-    let out = Command::new(rollcall_bin()).arg("check").arg(&path).output().unwrap();
+    let out = Command::new(rollcall_bin())
+        .arg("check")
+        .arg(&path)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("Corefile:1:"), "position missing: {stderr}");
@@ -82,30 +113,51 @@ fn embedded_default_answers_dig_and_stops_cleanly_on_sigterm() {
         if a.rcode == "NOERROR" {
             break a;
         }
-        assert!(Instant::now() < deadline, "embedded default did not answer within 15 s: {a:?}");
+        assert!(
+            Instant::now() < deadline,
+            "embedded default did not answer within 15 s: {a:?}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
-    assert_eq!(answer.answer, vec!["web-service.apps.svc.cluster.local. 30 IN A 10.96.0.100"]);
+    assert_eq!(
+        answer.answer,
+        vec!["web-service.apps.svc.cluster.local. 30 IN A 10.96.0.100"]
+    );
     let headless = ask_dig(addr, "db.data.svc.cluster.local. A", true);
     assert_eq!(headless.answer.len(), 3, "{headless:?}");
 
     let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
-        assert!(Instant::now() < deadline, "rollcall did not exit within 10 s of SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "rollcall did not exit within 10 s of SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "exit status after SIGTERM: {status}");
     let stderr = child.stderr.take().unwrap();
-    let lines: Vec<String> = BufReader::new(stderr).lines().map_while(Result::ok).collect();
+    let lines: Vec<String> = BufReader::new(stderr)
+        .lines()
+        .map_while(Result::ok)
+        .collect();
     assert!(!lines.is_empty());
     for line in &lines {
         let parsed: Result<serde_json::Value, _> = serde_json::from_str(line);
-        assert!(parsed.is_ok(), "--log-format json wrote a non-JSON line: {line}");
+        assert!(
+            parsed.is_ok(),
+            "--log-format json wrote a non-JSON line: {line}"
+        );
     }
     assert!(lines.iter().any(|l| l.contains("shutting down")));
 }

@@ -30,12 +30,21 @@ async fn run_fixture(dir: &Path) {
             case.expect = Some(got.clone());
         }
         let Some(expect) = &case.expect else {
-            failures.push(format!("{}: no expected answer (run with UPDATE_GOLDEN=1)", case.q));
+            failures.push(format!(
+                "{}: no expected answer (run with UPDATE_GOLDEN=1)",
+                case.q
+            ));
             continue;
         };
         let mut ways = vec![("in-process", got)];
-        ways.push(("hickory udp", ask_hickory(server.addr, &case.q, Transport::Udp).await));
-        ways.push(("hickory tcp", ask_hickory(server.addr, &case.q, Transport::Tcp).await));
+        ways.push((
+            "hickory udp",
+            ask_hickory(server.addr, &case.q, Transport::Udp).await,
+        ));
+        ways.push((
+            "hickory tcp",
+            ask_hickory(server.addr, &case.q, Transport::Tcp).await,
+        ));
         ways.push(("dig udp", ask_dig(server.addr, &case.q, false)));
         ways.push(("dig tcp", ask_dig(server.addr, &case.q, true)));
         for (how, answer) in ways {
@@ -48,11 +57,20 @@ async fn run_fixture(dir: &Path) {
         }
     }
     if update {
-        let header: String = text.lines().take_while(|l| l.starts_with('#')).map(|l| format!("{l}\n")).collect();
+        let header: String = text
+            .lines()
+            .take_while(|l| l.starts_with('#'))
+            .map(|l| format!("{l}\n"))
+            .collect();
         let body = serde_yaml_ng::to_string(&cases).expect("serialize cases");
         std::fs::write(&path, header + &body).expect("write cases.yaml");
     }
-    assert!(failures.is_empty(), "{} golden mismatches:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} golden mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

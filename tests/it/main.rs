@@ -3,8 +3,8 @@
 
 mod cli;
 mod golden;
-mod resolver;
 mod reload;
+mod resolver;
 mod setup_tables;
 mod support;
 mod transport;

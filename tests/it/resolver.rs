@@ -29,8 +29,13 @@ impl Netns {
             ));
         }
         let etc = PathBuf::from("/etc/netns").join(&name);
-        let ns = Netns { name, etc, server: None };
-        std::fs::create_dir_all(&ns.etc).map_err(|e| format!("creating {}: {e}", ns.etc.display()))?;
+        let ns = Netns {
+            name,
+            etc,
+            server: None,
+        };
+        std::fs::create_dir_all(&ns.etc)
+            .map_err(|e| format!("creating {}: {e}", ns.etc.display()))?;
         // `ip netns exec` bind-mounts /etc/netns/<name>/resolv.conf over /etc/resolv.conf.
         std::fs::write(
             ns.etc.join("resolv.conf"),
@@ -39,7 +44,10 @@ impl Netns {
         .map_err(|e| e.to_string())?;
         let up = ns.exec(&["ip", "link", "set", "lo", "up"]);
         if !up.status.success() {
-            return Err(format!("cannot bring lo up: {}", String::from_utf8_lossy(&up.stderr)));
+            return Err(format!(
+                "cannot bring lo up: {}",
+                String::from_utf8_lossy(&up.stderr)
+            ));
         }
         Ok(ns)
     }
@@ -59,14 +67,19 @@ impl Drop for Netns {
             let _ = child.kill();
             let _ = child.wait();
         }
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).output();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
         let _ = std::fs::remove_dir_all(&self.etc);
     }
 }
 
 fn getent(ns: &Netns, db: &str, name: &str) -> (bool, String) {
     let out = ns.exec(&["getent", db, name]);
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).to_string())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+    )
 }
 
 #[test]
@@ -106,36 +119,61 @@ fn glibc_resolves_cluster_names_through_the_search_path() {
         if ok {
             break;
         }
-        assert!(Instant::now() < deadline, "rollcall did not answer inside the namespace within 15 s");
+        assert!(
+            Instant::now() < deadline,
+            "rollcall did not answer inside the namespace within 15 s"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 
     let (ok, out) = getent(&ns, "hosts", "web-service");
     assert!(ok, "getent hosts web-service failed");
-    assert!(out.starts_with("10.96.0.100"), "short name through the search path: {out}");
-    assert!(out.contains("web-service.apps.svc.cluster.local"), "canonical name: {out}");
+    assert!(
+        out.starts_with("10.96.0.100"),
+        "short name through the search path: {out}"
+    );
+    assert!(
+        out.contains("web-service.apps.svc.cluster.local"),
+        "canonical name: {out}"
+    );
 
     let (ok, out) = getent(&ns, "hosts", "web-service.apps");
-    assert!(ok && out.starts_with("10.96.0.100"), "name.namespace: {out}");
+    assert!(
+        ok && out.starts_with("10.96.0.100"),
+        "name.namespace: {out}"
+    );
 
     let (ok, out) = getent(&ns, "ahosts", "db.data");
     assert!(ok, "getent ahosts db.data failed");
     for ip in ["10.244.3.20", "10.244.3.21", "10.244.3.22"] {
         assert!(out.contains(ip), "headless A {ip} missing from:\n{out}");
     }
-    for ip in ["fd00:10:244:3::20", "fd00:10:244:3::21", "fd00:10:244:3::22"] {
+    for ip in [
+        "fd00:10:244:3::20",
+        "fd00:10:244:3::21",
+        "fd00:10:244:3::22",
+    ] {
         assert!(out.contains(ip), "headless AAAA {ip} missing from:\n{out}");
     }
 
     // glibc's `hosts` prefers the IPv6 address of a dual-stack name.
     let (ok, out) = getent(&ns, "hosts", "db-1.db.data");
-    assert!(ok && out.starts_with("fd00:10:244:3::21"), "endpoint hostname: {out}");
+    assert!(
+        ok && out.starts_with("fd00:10:244:3::21"),
+        "endpoint hostname: {out}"
+    );
     let (ok, out) = getent(&ns, "ahosts", "db-1.db.data");
-    assert!(ok && out.contains("10.244.3.21") && !out.contains("10.244.3.20"), "endpoint hostname, both families: {out}");
+    assert!(
+        ok && out.contains("10.244.3.21") && !out.contains("10.244.3.20"),
+        "endpoint hostname, both families: {out}"
+    );
 
     let (ok, out) = getent(&ns, "hosts", "no-such-service");
     assert!(!ok, "an unknown name must fail, got: {out}");
 
     let (ok, out) = getent(&ns, "hosts", "10.96.0.100");
-    assert!(ok && out.contains("web-service.apps.svc.cluster.local"), "reverse lookup: {out}");
+    assert!(
+        ok && out.contains("web-service.apps.svc.cluster.local"),
+        "reverse lookup: {out}"
+    );
 }

@@ -25,10 +25,18 @@ fn corefile_setup_tables() {
     let mut failures = Vec::new();
     for case in cases {
         let options = corefile::ParseOptions::with_env(|_| None);
-        let result = rollcall::load_corefile_str(&case.corefile, "Corefile", Path::new("/tmp"), &options, 53);
+        let result = rollcall::load_corefile_str(
+            &case.corefile,
+            "Corefile",
+            Path::new("/tmp"),
+            &options,
+            53,
+        );
         let got_errors: Vec<String> = match &result {
             Ok(_) => vec![],
-            Err(rollcall::LoadError::Setup(errors)) => errors.iter().map(ToString::to_string).collect(),
+            Err(rollcall::LoadError::Setup(errors)) => {
+                errors.iter().map(ToString::to_string).collect()
+            }
             Err(e) => vec![e.to_string()],
         };
         if let Some(plan) = &case.plan {
@@ -36,7 +44,10 @@ fn corefile_setup_tables() {
                 Ok(setup) => {
                     let got = setup.to_string();
                     if got.trim_end() != plan.trim_end() {
-                        failures.push(format!("{}: plan\n--- expected\n{plan}--- got\n{got}", case.name));
+                        failures.push(format!(
+                            "{}: plan\n--- expected\n{plan}--- got\n{got}",
+                            case.name
+                        ));
                     }
                 }
                 Err(e) => failures.push(format!("{}: expected a plan, got error {e}", case.name)),
@@ -45,12 +56,18 @@ fn corefile_setup_tables() {
         if let Some(want) = &case.errors
             && &got_errors != want
         {
-            failures.push(format!("{}: errors\n  expected {want:?}\n  got      {got_errors:?}", case.name));
+            failures.push(format!(
+                "{}: errors\n  expected {want:?}\n  got      {got_errors:?}",
+                case.name
+            ));
         }
         if let Some(want) = &case.errors_contain {
             for w in want {
                 if !got_errors.iter().any(|g| g.contains(w.as_str())) {
-                    failures.push(format!("{}: no error contains {w:?}; got {got_errors:?}", case.name));
+                    failures.push(format!(
+                        "{}: no error contains {w:?}; got {got_errors:?}",
+                        case.name
+                    ));
                 }
             }
         }

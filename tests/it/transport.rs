@@ -21,7 +21,11 @@ fn big_cluster(dir: &Path) {
          addressType: IPv4\nports: [{name: http, port: 80, protocol: TCP}]\nendpoints:\n",
     );
     for i in 0..ENDPOINTS {
-        yaml.push_str(&format!("  - {{addresses: [10.1.{}.{}]}}\n", i / 200, i % 200 + 1));
+        yaml.push_str(&format!(
+            "  - {{addresses: [10.1.{}.{}]}}\n",
+            i / 200,
+            i % 200 + 1
+        ));
     }
     yaml.push_str("---\napiVersion: v1\nkind: Service\nmetadata: {name: small, namespace: load}\nspec: {clusterIP: 10.96.9.9}\n");
     std::fs::write(dir.join("cluster/big.yaml"), yaml).unwrap();
@@ -76,19 +80,46 @@ async fn udp_truncates_at_the_advertised_size_and_tcp_carries_everything() {
     let s = server().await;
     let name = "big.load.svc.cluster.local.";
 
-    let plain = udp_exchange(s.addr, &query(name, RecordType::A, None).to_vec().unwrap()).await.unwrap();
-    assert!(plain.len() <= 512, "no EDNS: at most 512 bytes, got {}", plain.len());
+    let plain = udp_exchange(s.addr, &query(name, RecordType::A, None).to_vec().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        plain.len() <= 512,
+        "no EDNS: at most 512 bytes, got {}",
+        plain.len()
+    );
     let plain = Message::from_vec(&plain).unwrap();
-    assert!(plain.metadata.truncation, "TC must be set when the answer does not fit");
+    assert!(
+        plain.metadata.truncation,
+        "TC must be set when the answer does not fit"
+    );
 
-    let edns = udp_exchange(s.addr, &query(name, RecordType::A, Some(4096)).to_vec().unwrap()).await.unwrap();
-    assert!(edns.len() <= 1232, "EDNS: capped at rollcall's 1232, got {}", edns.len());
+    let edns = udp_exchange(
+        s.addr,
+        &query(name, RecordType::A, Some(4096)).to_vec().unwrap(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        edns.len() <= 1232,
+        "EDNS: capped at rollcall's 1232, got {}",
+        edns.len()
+    );
     let edns_msg = Message::from_vec(&edns).unwrap();
     assert!(edns_msg.metadata.truncation);
     assert_eq!(edns_msg.edns.as_ref().map(Edns::max_payload), Some(1232));
 
-    let small_edns = udp_exchange(s.addr, &query(name, RecordType::A, Some(700)).to_vec().unwrap()).await.unwrap();
-    assert!(small_edns.len() <= 700, "client's smaller EDNS size is honoured, got {}", small_edns.len());
+    let small_edns = udp_exchange(
+        s.addr,
+        &query(name, RecordType::A, Some(700)).to_vec().unwrap(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        small_edns.len() <= 700,
+        "client's smaller EDNS size is honoured, got {}",
+        small_edns.len()
+    );
 
     let full = tcp_exchange(s.addr, &query(name, RecordType::A, None).to_vec().unwrap()).await;
     let full_msg = Message::from_vec(&full).unwrap();
@@ -96,7 +127,11 @@ async fn udp_truncates_at_the_advertised_size_and_tcp_carries_everything() {
     assert_eq!(full_msg.answers.len(), ENDPOINTS);
     // Name compression: every owner name after the first is a 2-byte pointer, so a record costs
     // 16 bytes; uncompressed it would be about 45.
-    assert!(full.len() < 12 + 32 + ENDPOINTS * 16 + 64, "response not compressed: {} bytes", full.len());
+    assert!(
+        full.len() < 12 + 32 + ENDPOINTS * 16 + 64,
+        "response not compressed: {} bytes",
+        full.len()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -104,7 +139,17 @@ async fn srv_additionals_are_dropped_before_setting_tc() {
     let s = server().await;
     // 100 SRV records do not fit in 1232 bytes, so TC is right here; the answer without glue must
     // still be complete over TCP.
-    let reply = tcp_exchange(s.addr, &query("_http._tcp.big.load.svc.cluster.local.", RecordType::SRV, None).to_vec().unwrap()).await;
+    let reply = tcp_exchange(
+        s.addr,
+        &query(
+            "_http._tcp.big.load.svc.cluster.local.",
+            RecordType::SRV,
+            None,
+        )
+        .to_vec()
+        .unwrap(),
+    )
+    .await;
     let msg = Message::from_vec(&reply).unwrap();
     assert_eq!(msg.answers.len(), ENDPOINTS);
     assert_eq!(msg.additionals.len(), ENDPOINTS);
@@ -123,32 +168,62 @@ async fn bad_input_gets_a_clear_rcode_and_loses_nothing() {
     // A response is never answered (no reflection loops).
     let mut response = query("small.load.svc.cluster.local.", RecordType::A, None);
     response.metadata.message_type = MessageType::Response;
-    assert!(udp_exchange(s.addr, &response.to_vec().unwrap()).await.is_none());
+    assert!(
+        udp_exchange(s.addr, &response.to_vec().unwrap())
+            .await
+            .is_none()
+    );
     // Two questions: FORMERR.
     let mut two = query("small.load.svc.cluster.local.", RecordType::A, None);
-    two.add_query(Query::query(Name::from_ascii("big.load.svc.cluster.local.").unwrap(), RecordType::A));
-    let reply = Message::from_vec(&udp_exchange(s.addr, &two.to_vec().unwrap()).await.unwrap()).unwrap();
+    two.add_query(Query::query(
+        Name::from_ascii("big.load.svc.cluster.local.").unwrap(),
+        RecordType::A,
+    ));
+    let reply =
+        Message::from_vec(&udp_exchange(s.addr, &two.to_vec().unwrap()).await.unwrap()).unwrap();
     assert_eq!(reply.metadata.response_code, ResponseCode::FormErr);
     // EDNS version 1: BADVERS.
     let mut v1 = query("small.load.svc.cluster.local.", RecordType::A, Some(1232));
     if let Some(e) = v1.edns.as_mut() {
         e.set_version(1);
     }
-    let reply = Message::from_vec(&udp_exchange(s.addr, &v1.to_vec().unwrap()).await.unwrap()).unwrap();
+    let reply =
+        Message::from_vec(&udp_exchange(s.addr, &v1.to_vec().unwrap()).await.unwrap()).unwrap();
     // 16 decodes as BADSIG or BADVERS depending on context; the number is what matters.
     assert_eq!(u16::from(reply.metadata.response_code), 16);
     // Opcodes other than QUERY: NOTIMP.
     let mut notify = query("small.load.svc.cluster.local.", RecordType::SOA, None);
     notify.metadata.op_code = OpCode::Notify;
-    let reply = Message::from_vec(&udp_exchange(s.addr, &notify.to_vec().unwrap()).await.unwrap()).unwrap();
+    let reply = Message::from_vec(
+        &udp_exchange(s.addr, &notify.to_vec().unwrap())
+            .await
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(reply.metadata.response_code, ResponseCode::NotImp);
     // Zone transfers: REFUSED.
-    let reply = tcp_exchange(s.addr, &query("cluster.local.", RecordType::AXFR, None).to_vec().unwrap()).await;
-    assert_eq!(Message::from_vec(&reply).unwrap().metadata.response_code, ResponseCode::Refused);
+    let reply = tcp_exchange(
+        s.addr,
+        &query("cluster.local.", RecordType::AXFR, None)
+            .to_vec()
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        Message::from_vec(&reply).unwrap().metadata.response_code,
+        ResponseCode::Refused
+    );
     // Garbage over TCP closes that connection only; the server keeps answering.
     let mut junk = TcpStream::connect(s.addr).await.unwrap();
     junk.write_all(&[0, 5, 1, 2, 3, 4, 5]).await.unwrap();
-    let ok = udp_exchange(s.addr, &query("small.load.svc.cluster.local.", RecordType::A, None).to_vec().unwrap()).await.unwrap();
+    let ok = udp_exchange(
+        s.addr,
+        &query("small.load.svc.cluster.local.", RecordType::A, None)
+            .to_vec()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
     let ok = Message::from_vec(&ok).unwrap();
     assert_eq!(ok.metadata.response_code, ResponseCode::NoError);
     assert_eq!(ok.answers.len(), 1);
@@ -172,5 +247,9 @@ async fn kdig_sees_truncation_and_retries_over_tcp() {
     let udp = run(&["+notcp", "+noedns", "+ignore"]);
     assert!(udp.contains(" tc"), "kdig over UDP should see TC:\n{udp}");
     let tcp = run(&["+tcp"]);
-    assert_eq!(tcp.matches("\tA\t").count(), ENDPOINTS, "kdig over TCP should see every record:\n{tcp}");
+    assert_eq!(
+        tcp.matches("\tA\t").count(),
+        ENDPOINTS,
+        "kdig over TCP should see every record:\n{tcp}"
+    );
 }

@@ -15,7 +15,11 @@ pub fn address(owner: &Name, ttl: u32, ip: IpAddr) -> Record {
 }
 
 pub fn srv(owner: &Name, ttl: u32, priority: u16, weight: u16, port: u16, target: Name) -> Record {
-    Record::from_rdata(owner.clone(), ttl, RData::SRV(SRV::new(priority, weight, port, target)))
+    Record::from_rdata(
+        owner.clone(),
+        ttl,
+        RData::SRV(SRV::new(priority, weight, port, target)),
+    )
 }
 
 pub fn cname(owner: &Name, ttl: u32, target: Name) -> Record {
@@ -31,7 +35,11 @@ pub fn ns(owner: &Name, ttl: u32, target: Name) -> Record {
 }
 
 pub fn txt(owner: &Name, ttl: u32, text: &str) -> Record {
-    Record::from_rdata(owner.clone(), ttl, RData::TXT(TXT::new(vec![text.to_string()])))
+    Record::from_rdata(
+        owner.clone(),
+        ttl,
+        RData::TXT(TXT::new(vec![text.to_string()])),
+    )
 }
 
 /// True when `ip` is the family `qtype` asks for (A ↔ IPv4, AAAA ↔ IPv6).

@@ -20,7 +20,11 @@ impl Zone {
     pub fn new(name: &str) -> Result<Self, String> {
         let origin = Name::from_ascii(name).map_err(|e| format!("zone {name:?}: {e}"))?;
         let under = |prefix: &str| {
-            let text = if name == "." { format!("{prefix}.") } else { format!("{prefix}.{name}") };
+            let text = if name == "." {
+                format!("{prefix}.")
+            } else {
+                format!("{prefix}.{name}")
+            };
             Name::from_ascii(&text).map_err(|e| format!("zone {name:?}: {e}"))
         };
         Ok(Zone {
@@ -39,7 +43,15 @@ impl Zone {
     /// `<zone> <min(ttl,300)> IN SOA ns.dns.<zone>. hostmaster.<zone>. <serial> 7200 1800 86400 <ttl>`,
     /// as CoreDNS writes it.
     pub fn soa(&self, ttl: u32, serial: u32) -> Record {
-        let soa = SOA::new(self.mname.clone(), self.rname.clone(), serial, 7200, 1800, 86400, ttl);
+        let soa = SOA::new(
+            self.mname.clone(),
+            self.rname.clone(),
+            serial,
+            7200,
+            1800,
+            86400,
+            ttl,
+        );
         Record::from_rdata(self.origin.clone(), ttl.min(300), RData::SOA(soa))
     }
 

@@ -14,8 +14,9 @@ use std::sync::Arc;
 use corefile::Directive;
 
 use super::{Next, Plugin, PluginFuture};
+use crate::plugin::order::SetupResult;
 use crate::server::query::Query;
-use crate::setup::{SetupContext, SetupError, args};
+use crate::setup::{SetupContext, args};
 
 pub struct Errors;
 
@@ -46,10 +47,7 @@ fn log_error(query: &Query, error: &super::PluginError) {
     tracing::error!(target: "rollcall::errors", qname = %query.name, qtype = %query.qtype, %error, "query failed");
 }
 
-pub fn setup(
-    _ctx: &mut SetupContext<'_>,
-    d: &Directive,
-) -> Result<Option<(Arc<dyn Plugin>, String)>, SetupError> {
+pub fn setup(_ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
     args::no_args(d)?;
     args::no_block(d)?;
     Ok(Some((Arc::new(Errors), String::new())))

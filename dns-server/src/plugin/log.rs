@@ -22,9 +22,10 @@ use corefile::Directive;
 use hickory_proto::op::ResponseCode;
 
 use super::{Next, Plugin, PluginFuture, PluginResult};
+use crate::plugin::order::SetupResult;
 use crate::server::query::{Query, in_zone};
 use crate::setup::keys::normalize_zone;
-use crate::setup::{SetupContext, SetupError, args};
+use crate::setup::{SetupContext, args};
 
 #[derive(Debug, Clone, Copy, Default)]
 struct Classes {
@@ -113,14 +114,15 @@ impl Plugin for Log {
     }
 }
 
-pub fn setup(
-    _ctx: &mut SetupContext<'_>,
-    d: &Directive,
-) -> Result<Option<(Arc<dyn Plugin>, String)>, SetupError> {
+pub fn setup(_ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
     let mut names = Vec::new();
     for arg in &d.args {
         if arg.text.contains('{') {
-            return Err(args::err(arg, "log", "custom log formats are not supported"));
+            return Err(args::err(
+                arg,
+                "log",
+                "custom log formats are not supported",
+            ));
         }
         names.push(normalize_zone(&arg.text).map_err(|m| args::err(arg, "log", m))?);
     }
@@ -130,7 +132,11 @@ pub fn setup(
         match prop.name() {
             "class" => {
                 if prop.args.is_empty() {
-                    return Err(args::err(&prop.name, "log", "class needs success, denial, error or all"));
+                    return Err(args::err(
+                        &prop.name,
+                        "log",
+                        "class needs success, denial, error or all",
+                    ));
                 }
                 for c in &prop.args {
                     any_class = true;
@@ -138,19 +144,45 @@ pub fn setup(
                         "success" => classes.success = true,
                         "denial" => classes.denial = true,
                         "error" => classes.error = true,
-                        "all" => classes = Classes { success: true, denial: true, error: true },
+                        "all" => {
+                            classes = Classes {
+                                success: true,
+                                denial: true,
+                                error: true,
+                            }
+                        }
                         other => {
-                            return Err(args::err(c, "log", format!("unknown class {other:?}: expected success, denial, error or all")));
+                            return Err(args::err(
+                                c,
+                                "log",
+                                format!(
+                                    "unknown class {other:?}: expected success, denial, error or all"
+                                ),
+                            ));
                         }
                     }
                 }
             }
-            other => return Err(args::err(&prop.name, "log", format!("unknown property {other:?}"))),
+            other => {
+                return Err(args::err(
+                    &prop.name,
+                    "log",
+                    format!("unknown property {other:?}"),
+                ));
+            }
         }
     }
     if !any_class {
-        classes = Classes { success: true, denial: true, error: true };
+        classes = Classes {
+            success: true,
+            denial: true,
+            error: true,
+        };
     }
-    let detail = if names.is_empty() { String::new() } else { format!("names {}", names.join(" ")) };
+    let detail = if names.is_empty() {
+        String::new()
+    } else {
+        format!("names {}", names.join(" "))
+    };
     Ok(Some((Arc::new(Log { names, classes }), detail)))
 }

@@ -12,8 +12,10 @@ use crate::setup::{SetupContext, SetupError, args};
 
 /// A directive's setup: parse the stanza, return the plugin and a one-line description, or
 /// `None` for directives that only configure the server block (like `bind`).
-pub type SetupFn =
-    fn(&mut SetupContext<'_>, &Directive) -> Result<Option<(Arc<dyn Plugin>, String)>, SetupError>;
+pub type SetupFn = fn(&mut SetupContext<'_>, &Directive) -> SetupResult;
+
+/// The plugin and its one-line description, or `None` for a server-block option.
+pub type SetupResult = Result<Option<(Arc<dyn Plugin>, String)>, SetupError>;
 
 #[derive(Clone, Copy)]
 pub enum DirectiveSetup {
@@ -101,19 +103,22 @@ pub fn position(name: &str) -> Option<usize> {
 }
 
 /// `bind ADDRESS...`: listen only on these addresses instead of every interface.
-fn setup_bind(
-    ctx: &mut SetupContext<'_>,
-    d: &Directive,
-) -> Result<Option<(Arc<dyn Plugin>, String)>, SetupError> {
+fn setup_bind(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
     args::no_block(d)?;
     if d.args.is_empty() {
         return Err(args::err(&d.name, "bind", "needs at least one address"));
     }
     for arg in &d.args {
-        let ip = arg
-            .text
-            .parse()
-            .map_err(|_| args::err(arg, "bind", format!("{:?} is not an IP address (interface names are not supported)", arg.text)))?;
+        let ip = arg.text.parse().map_err(|_| {
+            args::err(
+                arg,
+                "bind",
+                format!(
+                    "{:?} is not an IP address (interface names are not supported)",
+                    arg.text
+                ),
+            )
+        })?;
         ctx.bind.push(ip);
     }
     Ok(None)

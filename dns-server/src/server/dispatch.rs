@@ -31,12 +31,20 @@ impl Dispatcher {
     }
 
     fn route(&self, name: &str) -> Option<&Chain> {
-        self.routes.iter().find(|(zone, _)| in_zone(name, zone)).map(|(_, c)| c)
+        self.routes
+            .iter()
+            .find(|(zone, _)| in_zone(name, zone))
+            .map(|(_, c)| c)
     }
 
     /// The reply to one wire message, or `None` when nothing should be sent (not a DNS query,
     /// or a response: never answer those, to avoid reflection loops).
-    pub async fn respond(&self, bytes: &[u8], src: SocketAddr, transport: Transport) -> Option<Vec<u8>> {
+    pub async fn respond(
+        &self,
+        bytes: &[u8],
+        src: SocketAddr,
+        transport: Transport,
+    ) -> Option<Vec<u8>> {
         let header = Header::read(&mut BinDecoder::new(bytes)).ok()?;
         if header.metadata.message_type == MessageType::Response {
             return None;
@@ -50,7 +58,15 @@ impl Dispatcher {
         };
         let (query, edns) = match self.check(&request, src, transport) {
             Ok(ok) => ok,
-            Err((rcode, edns)) => return Some(encode(&request, &error_reply(rcode), edns.as_ref(), transport, EDNS_PAYLOAD)),
+            Err((rcode, edns)) => {
+                return Some(encode(
+                    &request,
+                    &error_reply(rcode),
+                    edns.as_ref(),
+                    transport,
+                    EDNS_PAYLOAD,
+                ));
+            }
         };
         let result = match self.route(&query.lower) {
             Some(chain) => Next::new(chain).serve(&query).await,
@@ -63,7 +79,13 @@ impl Dispatcher {
                 error_reply(error.rcode())
             }
         };
-        Some(encode(&request, &reply, edns.as_ref(), transport, query.max_size))
+        Some(encode(
+            &request,
+            &reply,
+            edns.as_ref(),
+            transport,
+            query.max_size,
+        ))
     }
 
     /// Validate what the chain cannot answer, and build the query view.
@@ -124,7 +146,13 @@ fn error_reply(rcode: ResponseCode) -> Reply {
     Reply::new(rcode, "dispatcher")
 }
 
-fn encode(request: &Message, reply: &Reply, edns: Option<&Edns>, transport: Transport, max_size: u16) -> Vec<u8> {
+fn encode(
+    request: &Message,
+    reply: &Reply,
+    edns: Option<&Edns>,
+    transport: Transport,
+    max_size: u16,
+) -> Vec<u8> {
     let mut metadata = Metadata::response_from_request(&request.metadata);
     metadata.response_code = reply.rcode;
     metadata.authoritative = reply.authoritative;

@@ -20,7 +20,10 @@ use dispatch::{Chain, Dispatcher};
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("start-up failed: {0}")]
     Start(String),
 }
@@ -53,22 +56,34 @@ impl Running {
 
 /// Bind, start the sources, and serve. `udp_workers` sockets share each UDP port
 /// (SO_REUSEPORT), so the kernel spreads queries over that many receive loops.
-pub async fn start(setup: Setup, shutdown: CancellationToken, udp_workers: usize) -> Result<Running, ServerError> {
+pub async fn start(
+    setup: Setup,
+    shutdown: CancellationToken,
+    udp_workers: usize,
+) -> Result<Running, ServerError> {
     let mut tasks = JoinSet::new();
     let mut addrs = Vec::new();
     let mut bound_dispatchers = Vec::new();
     for (addr, dispatcher) in dispatchers(&setup) {
         let (udp, tcp) = bind_pair(addr, udp_workers.max(1))?;
-        let bound = tcp.local_addr().map_err(|source| ServerError::Bind { addr, source })?;
+        let bound = tcp
+            .local_addr()
+            .map_err(|source| ServerError::Bind { addr, source })?;
         for socket in udp {
-            tasks.spawn(udp::serve(Arc::new(socket), Arc::clone(&dispatcher), shutdown.clone()));
+            tasks.spawn(udp::serve(
+                Arc::new(socket),
+                Arc::clone(&dispatcher),
+                shutdown.clone(),
+            ));
         }
         tasks.spawn(tcp::serve(tcp, Arc::clone(&dispatcher), shutdown.clone()));
         bound_dispatchers.push((bound, dispatcher));
         tracing::info!(listen = %bound, "serving DNS over UDP and TCP");
         addrs.push((addr, bound));
     }
-    let ctx = StartContext { shutdown: shutdown.clone() };
+    let ctx = StartContext {
+        shutdown: shutdown.clone(),
+    };
     for hook in setup.hooks {
         hook(&ctx).map_err(ServerError::Start)?;
     }
@@ -82,19 +97,29 @@ pub async fn start(setup: Setup, shutdown: CancellationToken, udp_workers: usize
 
 /// One dispatcher per listen address, routing to the blocks bound there.
 pub fn dispatchers(setup: &Setup) -> Vec<(SocketAddr, Arc<Dispatcher>)> {
-    let chains: Vec<Chain> = setup.blocks.iter().map(|b| b.chain.clone().into()).collect();
+    let chains: Vec<Chain> = setup
+        .blocks
+        .iter()
+        .map(|b| b.chain.clone().into())
+        .collect();
     setup
         .listeners()
         .into_iter()
         .map(|(addr, routes)| {
-            let routes = routes.into_iter().map(|(zone, i)| (zone, Arc::clone(&chains[i]))).collect();
+            let routes = routes
+                .into_iter()
+                .map(|(zone, i)| (zone, Arc::clone(&chains[i])))
+                .collect();
             (addr, Arc::new(Dispatcher::new(routes)))
         })
         .collect()
 }
 
 /// UDP and TCP on one port. With port 0 the UDP port is picked first and TCP takes the same.
-fn bind_pair(addr: SocketAddr, udp_workers: usize) -> Result<(Vec<UdpSocket>, TcpListener), ServerError> {
+fn bind_pair(
+    addr: SocketAddr,
+    udp_workers: usize,
+) -> Result<(Vec<UdpSocket>, TcpListener), ServerError> {
     let err = |source| ServerError::Bind { addr, source };
     let mut last_error = None;
     for _ in 0..20 {
@@ -114,7 +139,9 @@ fn bind_pair(addr: SocketAddr, udp_workers: usize) -> Result<(Vec<UdpSocket>, Tc
         }
         return Ok((udp, tcp));
     }
-    Err(err(last_error.unwrap_or_else(|| std::io::Error::other("no free port"))))
+    Err(err(
+        last_error.unwrap_or_else(|| std::io::Error::other("no free port"))
+    ))
 }
 
 fn udp_socket(addr: SocketAddr) -> std::io::Result<UdpSocket> {

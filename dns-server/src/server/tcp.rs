@@ -14,7 +14,11 @@ use super::query::Transport;
 
 const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub async fn serve(listener: TcpListener, dispatcher: Arc<Dispatcher>, shutdown: CancellationToken) {
+pub async fn serve(
+    listener: TcpListener,
+    dispatcher: Arc<Dispatcher>,
+    shutdown: CancellationToken,
+) {
     loop {
         let (stream, src) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -42,7 +46,11 @@ pub async fn serve(listener: TcpListener, dispatcher: Arc<Dispatcher>, shutdown:
     }
 }
 
-async fn connection(mut stream: TcpStream, src: SocketAddr, dispatcher: Arc<Dispatcher>) -> std::io::Result<()> {
+async fn connection(
+    mut stream: TcpStream,
+    src: SocketAddr,
+    dispatcher: Arc<Dispatcher>,
+) -> std::io::Result<()> {
     let _ = stream.set_nodelay(true);
     let mut message = Vec::new();
     loop {

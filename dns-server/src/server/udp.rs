@@ -16,7 +16,11 @@ use super::query::Transport;
 
 type Pending = Pin<Box<dyn Future<Output = Option<Vec<u8>>> + Send>>;
 
-pub async fn serve(socket: Arc<UdpSocket>, dispatcher: Arc<Dispatcher>, shutdown: CancellationToken) {
+pub async fn serve(
+    socket: Arc<UdpSocket>,
+    dispatcher: Arc<Dispatcher>,
+    shutdown: CancellationToken,
+) {
     let mut buf = vec![0u8; 65535];
     loop {
         let (len, src) = tokio::select! {

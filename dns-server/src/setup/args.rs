@@ -13,7 +13,11 @@ pub fn err(token: &Token, directive: &str, message: impl Into<String>) -> SetupE
 /// Fails when the directive has arguments it does not take.
 pub fn no_args(d: &Directive) -> Result<(), SetupError> {
     match d.args.first() {
-        Some(extra) => Err(err(extra, d.name(), format!("unexpected argument {:?}", extra.text))),
+        Some(extra) => Err(err(
+            extra,
+            d.name(),
+            format!("unexpected argument {:?}", extra.text),
+        )),
         None => Ok(()),
     }
 }
@@ -21,7 +25,11 @@ pub fn no_args(d: &Directive) -> Result<(), SetupError> {
 /// Fails when the directive has a block it does not take.
 pub fn no_block(d: &Directive) -> Result<(), SetupError> {
     match d.block.as_ref().and_then(|b| b.first()) {
-        Some(first) => Err(err(&first.name, d.name(), format!("unknown property {:?}", first.name()))),
+        Some(first) => Err(err(
+            &first.name,
+            d.name(),
+            format!("unknown property {:?}", first.name()),
+        )),
         None => Ok(()),
     }
 }
@@ -29,22 +37,42 @@ pub fn no_block(d: &Directive) -> Result<(), SetupError> {
 pub fn exactly_one<'a>(d: &'a Directive, owner: &str) -> Result<&'a Token, SetupError> {
     match d.args.as_slice() {
         [one] => Ok(one),
-        [] => Err(err(&d.name, owner, format!("{} needs one argument", d.name()))),
-        [_, extra, ..] => Err(err(extra, owner, format!("{} takes one argument, found {:?}", d.name(), extra.text))),
+        [] => Err(err(
+            &d.name,
+            owner,
+            format!("{} needs one argument", d.name()),
+        )),
+        [_, extra, ..] => Err(err(
+            extra,
+            owner,
+            format!("{} takes one argument, found {:?}", d.name(), extra.text),
+        )),
     }
 }
 
 pub fn parse_u32(t: &Token, owner: &str, min: u32, max: u32) -> Result<u32, SetupError> {
     match t.text.parse::<u32>() {
         Ok(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(err(t, owner, format!("expected a number between {min} and {max}, found {:?}", t.text))),
+        _ => Err(err(
+            t,
+            owner,
+            format!(
+                "expected a number between {min} and {max}, found {:?}",
+                t.text
+            ),
+        )),
     }
 }
 
 /// Go-style durations as CoreDNS takes them: `5s`, `100ms`, `1m30s`, `2h`.
 pub fn parse_duration(t: &Token, owner: &str) -> Result<Duration, SetupError> {
-    parse_go_duration(&t.text)
-        .ok_or_else(|| err(t, owner, format!("expected a duration like 5s or 100ms, found {:?}", t.text)))
+    parse_go_duration(&t.text).ok_or_else(|| {
+        err(
+            t,
+            owner,
+            format!("expected a duration like 5s or 100ms, found {:?}", t.text),
+        )
+    })
 }
 
 pub fn parse_go_duration(s: &str) -> Option<Duration> {
@@ -60,7 +88,9 @@ pub fn parse_go_duration(s: &str) -> Option<Duration> {
         let digits = rest.find(|c: char| !c.is_ascii_digit() && c != '.')?;
         let (num, tail) = rest.split_at(digits);
         let value: f64 = num.parse().ok()?;
-        let unit_len = tail.find(|c: char| c.is_ascii_digit()).unwrap_or(tail.len());
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(tail.len());
         let (unit, tail) = tail.split_at(unit_len);
         let secs = match unit {
             "ns" => value / 1e9,

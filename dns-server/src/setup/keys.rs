@@ -37,7 +37,9 @@ fn split_port(s: &str) -> Result<(&str, Option<u16>), String> {
         if let Some((head, tail)) = s.rsplit_once(':')
             && head.contains('/')
         {
-            let port = tail.parse::<u16>().map_err(|_| format!("invalid port {tail:?}"))?;
+            let port = tail
+                .parse::<u16>()
+                .map_err(|_| format!("invalid port {tail:?}"))?;
             return Ok((head, Some(port)));
         }
         return Ok((s, None));
@@ -62,7 +64,8 @@ pub fn normalize_zone(zone: &str) -> Result<String, String> {
     let label_ok = |l: &str| {
         !l.is_empty()
             && l.len() <= 63
-            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            && l.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     };
     if !trimmed.split('.').all(label_ok) {
         return Err(format!("invalid zone {zone:?}"));
@@ -87,11 +90,16 @@ pub fn reverse_zones(cidr: &str) -> Result<Vec<String>, String> {
         IpAddr::V6(v6) => (
             128,
             4,
-            v6.octets().iter().flat_map(|b| [b >> 4, b & 0x0f]).collect(),
+            v6.octets()
+                .iter()
+                .flat_map(|b| [b >> 4, b & 0x0f])
+                .collect(),
         ),
     };
     if len > bits {
-        return Err(format!("invalid CIDR {cidr:?}: prefix longer than {bits} bits"));
+        return Err(format!(
+            "invalid CIDR {cidr:?}: prefix longer than {bits} bits"
+        ));
     }
     let whole = len / step;
     let partial = len % step;
@@ -108,7 +116,11 @@ pub fn reverse_zones(cidr: &str) -> Result<Vec<String>, String> {
             })
             .collect();
     }
-    let suffix = if bits == 32 { "in-addr.arpa." } else { "ip6.arpa." };
+    let suffix = if bits == 32 {
+        "in-addr.arpa."
+    } else {
+        "ip6.arpa."
+    };
     Ok(prefixes
         .into_iter()
         .map(|p| {
@@ -137,11 +149,17 @@ mod tests {
     fn keys() {
         assert_eq!(
             parse_key(".:53", 53).unwrap(),
-            BlockKey { zones: vec![".".into()], port: 53 }
+            BlockKey {
+                zones: vec![".".into()],
+                port: 53
+            }
         );
         assert_eq!(
             parse_key("dns://Cluster.Local:1053", 53).unwrap(),
-            BlockKey { zones: vec!["cluster.local.".into()], port: 1053 }
+            BlockKey {
+                zones: vec!["cluster.local.".into()],
+                port: 1053
+            }
         );
         assert_eq!(parse_key("in-addr.arpa", 5353).unwrap().port, 5353);
         assert_eq!(parse_key(":1053", 53).unwrap().zones, vec![".".to_string()]);
@@ -151,8 +169,14 @@ mod tests {
 
     #[test]
     fn cidr_reverse_zones() {
-        assert_eq!(reverse_zones("10.0.0.0/8").unwrap(), vec!["10.in-addr.arpa."]);
-        assert_eq!(reverse_zones("10.96.0.0/16").unwrap(), vec!["96.10.in-addr.arpa."]);
+        assert_eq!(
+            reverse_zones("10.0.0.0/8").unwrap(),
+            vec!["10.in-addr.arpa."]
+        );
+        assert_eq!(
+            reverse_zones("10.96.0.0/16").unwrap(),
+            vec!["96.10.in-addr.arpa."]
+        );
         let z = reverse_zones("10.96.0.0/12").unwrap();
         assert_eq!(z.len(), 16);
         assert_eq!(z[0], "96.10.in-addr.arpa.");

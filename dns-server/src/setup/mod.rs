@@ -118,7 +118,13 @@ impl Setup {
 impl fmt::Display for Setup {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, block) in self.blocks.iter().enumerate() {
-            writeln!(f, "server block {} ({}): {}", i + 1, block.span, block.keys.join(" "))?;
+            writeln!(
+                f,
+                "server block {} ({}): {}",
+                i + 1,
+                block.span,
+                block.keys.join(" ")
+            )?;
             let listen: Vec<String> = block
                 .listen_addrs()
                 .iter()
@@ -141,7 +147,11 @@ impl fmt::Display for Setup {
 
 /// Build the whole setup, collecting every error rather than stopping at the first, so
 /// `rollcall check` lists all the directives a Corefile needs that rollcall lacks.
-pub fn build(corefile: &Corefile, base_dir: &Path, default_port: u16) -> Result<Setup, Vec<SetupError>> {
+pub fn build(
+    corefile: &Corefile,
+    base_dir: &Path,
+    default_port: u16,
+) -> Result<Setup, Vec<SetupError>> {
     let mut errors = Vec::new();
     let mut setup = Setup {
         blocks: Vec::new(),
@@ -164,7 +174,9 @@ pub fn build(corefile: &Corefile, base_dir: &Path, default_port: u16) -> Result<
                     }
                     port = Some(parsed.port);
                     for zone in parsed.zones {
-                        if let Some(first) = seen_zones.insert((parsed.port, zone.clone()), key.span.clone()) {
+                        if let Some(first) =
+                            seen_zones.insert((parsed.port, zone.clone()), key.span.clone())
+                        {
                             errors.push(SetupError::new(
                                 &key.span,
                                 "server block",
@@ -236,12 +248,20 @@ pub fn build(corefile: &Corefile, base_dir: &Path, default_port: u16) -> Result<
     }
     if setup.blocks.is_empty() {
         errors.push(SetupError::new(
-            &Span { file: "Corefile".into(), line: 1, col: 1 },
+            &Span {
+                file: "Corefile".into(),
+                line: 1,
+                col: 1,
+            },
             "Corefile",
             "no server blocks",
         ));
     }
-    if errors.is_empty() { Ok(setup) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(setup)
+    } else {
+        Err(errors)
+    }
 }
 
 #[cfg(test)]

@@ -39,7 +39,9 @@ pub enum ConvertError {
     BadProtocol { field: String, value: String },
     #[error("spec.externalName is empty on a Service of type ExternalName")]
     EmptyExternalName,
-    #[error("no clusterIP: spec.clusterIP and spec.clusterIPs are unset (use clusterIP: None for a headless Service)")]
+    #[error(
+        "no clusterIP: spec.clusterIP and spec.clusterIPs are unset (use clusterIP: None for a headless Service)"
+    )]
     NoClusterIp,
 }
 
@@ -215,7 +217,11 @@ pub fn endpoints(ep: &Endpoints) -> Result<Vec<EndpointSliceRecord>, ConvertErro
         let mut endpoints = Vec::new();
         let groups = [
             ("addresses", subset.addresses.as_deref(), true),
-            ("notReadyAddresses", subset.not_ready_addresses.as_deref(), false),
+            (
+                "notReadyAddresses",
+                subset.not_ready_addresses.as_deref(),
+                false,
+            ),
         ];
         for (field, addresses, ready) in groups {
             for (j, a) in addresses.unwrap_or_default().iter().enumerate() {
@@ -242,7 +248,9 @@ pub fn pod(pod: &Pod) -> Result<PodRecord, ConvertError> {
     let name = object_name(&pod.metadata)?;
     let namespace = object_namespace(&pod.metadata);
     let status = pod.status.as_ref();
-    let pod_ips = status.and_then(|s| s.pod_ips.as_deref()).unwrap_or_default();
+    let pod_ips = status
+        .and_then(|s| s.pod_ips.as_deref())
+        .unwrap_or_default();
     let ips = if !pod_ips.is_empty() {
         pod_ips
             .iter()
@@ -384,7 +392,8 @@ mod tests {
 
     #[test]
     fn service_namespace_defaults_to_default() {
-        let svc: Service = from(json!({"metadata": {"name": "web"}, "spec": {"clusterIP": "10.0.0.1"}}));
+        let svc: Service =
+            from(json!({"metadata": {"name": "web"}, "spec": {"clusterIP": "10.0.0.1"}}));
         let rec = service(&svc).expect("ok");
         assert_eq!(rec.namespace.as_ref(), "default");
         assert_eq!(rec.kind, ServiceKind::ClusterIp(vec![ip("10.0.0.1")]));
@@ -393,7 +402,9 @@ mod tests {
 
     #[test]
     fn service_falls_back_to_cluster_ip() {
-        let svc: Service = from(json!({"metadata": {"name": "web"}, "spec": {"clusterIP": "fd00::1", "clusterIPs": []}}));
+        let svc: Service = from(
+            json!({"metadata": {"name": "web"}, "spec": {"clusterIP": "fd00::1", "clusterIPs": []}}),
+        );
         assert_eq!(
             service(&svc).expect("ok").kind,
             ServiceKind::ClusterIp(vec![ip("fd00::1")])
@@ -404,13 +415,16 @@ mod tests {
     fn service_headless() {
         let svc: Service = from(json!({"metadata": {"name": "db"}, "spec": {"clusterIP": "None"}}));
         assert_eq!(service(&svc).expect("ok").kind, ServiceKind::Headless);
-        let svc: Service = from(json!({"metadata": {"name": "db"}, "spec": {"clusterIPs": ["None"]}}));
+        let svc: Service =
+            from(json!({"metadata": {"name": "db"}, "spec": {"clusterIPs": ["None"]}}));
         assert_eq!(service(&svc).expect("ok").kind, ServiceKind::Headless);
     }
 
     #[test]
     fn service_external_name() {
-        let svc: Service = from(json!({"metadata": {"name": "ext"}, "spec": {"type": "ExternalName", "externalName": "Example.COM."}}));
+        let svc: Service = from(
+            json!({"metadata": {"name": "ext"}, "spec": {"type": "ExternalName", "externalName": "Example.COM."}}),
+        );
         assert_eq!(
             service(&svc).expect("ok").kind,
             ServiceKind::ExternalName(Arc::from("example.com"))
@@ -418,30 +432,40 @@ mod tests {
         let svc: Service =
             from(json!({"metadata": {"name": "ext"}, "spec": {"type": "ExternalName"}}));
         assert_eq!(service(&svc), Err(ConvertError::EmptyExternalName));
-        let svc: Service = from(json!({"metadata": {"name": "ext"}, "spec": {"type": "ExternalName", "externalName": "."}}));
+        let svc: Service = from(
+            json!({"metadata": {"name": "ext"}, "spec": {"type": "ExternalName", "externalName": "."}}),
+        );
         assert_eq!(service(&svc), Err(ConvertError::EmptyExternalName));
     }
 
     #[test]
     fn service_errors() {
-        let svc: Service = from(json!({"metadata": {"name": "web"}, "spec": {"ports": [{"port": 80}]}}));
+        let svc: Service =
+            from(json!({"metadata": {"name": "web"}, "spec": {"ports": [{"port": 80}]}}));
         assert_eq!(service(&svc), Err(ConvertError::NoClusterIp));
         let svc: Service = from(json!({"metadata": {"name": "web"}}));
         assert_eq!(service(&svc), Err(ConvertError::NoClusterIp));
         let svc: Service = from(json!({"metadata": {"name": "web"}, "spec": {"clusterIP": ""}}));
         assert_eq!(service(&svc), Err(ConvertError::NoClusterIp));
 
-        let svc: Service = from(json!({"metadata": {"name": "web"}, "spec": {"clusterIP": "10.96.0.300"}}));
+        let svc: Service =
+            from(json!({"metadata": {"name": "web"}, "spec": {"clusterIP": "10.96.0.300"}}));
         let err = service(&svc).expect_err("bad ip");
         assert_eq!(
             err.to_string(),
             "spec.clusterIP \"10.96.0.300\" is not an IP address"
         );
-        let svc: Service = from(json!({"metadata": {"name": "web"}, "spec": {"clusterIPs": ["10.0.0.1", "nope"]}}));
-        assert!(matches!(service(&svc), Err(ConvertError::BadIp { field, .. }) if field == "spec.clusterIPs[1]"));
+        let svc: Service = from(
+            json!({"metadata": {"name": "web"}, "spec": {"clusterIPs": ["10.0.0.1", "nope"]}}),
+        );
+        assert!(
+            matches!(service(&svc), Err(ConvertError::BadIp { field, .. }) if field == "spec.clusterIPs[1]")
+        );
 
         for bad in [0, -1, 65536] {
-            let svc: Service = from(json!({"metadata": {"name": "web"}, "spec": {"clusterIP": "10.0.0.1", "ports": [{"port": 80}, {"port": bad}]}}));
+            let svc: Service = from(
+                json!({"metadata": {"name": "web"}, "spec": {"clusterIP": "10.0.0.1", "ports": [{"port": 80}, {"port": bad}]}}),
+            );
             let err = service(&svc).expect_err("bad port");
             assert_eq!(
                 err,
@@ -451,8 +475,12 @@ mod tests {
                 }
             );
         }
-        let svc: Service = from(json!({"metadata": {"name": "web"}, "spec": {"clusterIP": "10.0.0.1", "ports": [{"port": 65535, "protocol": "HTTP"}]}}));
-        assert!(matches!(service(&svc), Err(ConvertError::BadProtocol { value, .. }) if value == "HTTP"));
+        let svc: Service = from(
+            json!({"metadata": {"name": "web"}, "spec": {"clusterIP": "10.0.0.1", "ports": [{"port": 65535, "protocol": "HTTP"}]}}),
+        );
+        assert!(
+            matches!(service(&svc), Err(ConvertError::BadProtocol { value, .. }) if value == "HTTP")
+        );
         let svc: Service = from(json!({"metadata": {}, "spec": {"clusterIP": "10.0.0.1"}}));
         assert_eq!(service(&svc), Err(ConvertError::MissingName));
     }
@@ -529,7 +557,10 @@ mod tests {
         let mut v = slice_json(json!([]));
         v["metadata"]["labels"] = json!({});
         let slice: EndpointSlice = from(v);
-        assert_eq!(endpoint_slice(&slice), Err(ConvertError::MissingServiceName));
+        assert_eq!(
+            endpoint_slice(&slice),
+            Err(ConvertError::MissingServiceName)
+        );
 
         let slice: EndpointSlice = from(slice_json(
             json!([{"addresses": ["10.1.0.1"]}, {"addresses": ["10.1.0.1", "x"]}]),
@@ -543,7 +574,10 @@ mod tests {
         let mut v = slice_json(json!([{"addresses": ["10.1.0.1"]}]));
         v["ports"] = json!([{"port": 70000}]);
         let slice: EndpointSlice = from(v);
-        assert!(matches!(endpoint_slice(&slice), Err(ConvertError::BadPort { port: 70000, .. })));
+        assert!(matches!(
+            endpoint_slice(&slice),
+            Err(ConvertError::BadPort { port: 70000, .. })
+        ));
 
         let mut v = slice_json(json!([{"addresses": ["db.example.com"]}]));
         v["addressType"] = json!("FQDN");
@@ -569,9 +603,11 @@ mod tests {
         assert_eq!(slices.len(), 2);
         assert_eq!(slices[0].name.as_ref(), "db-0");
         assert_eq!(slices[1].name.as_ref(), "db-1");
-        assert!(slices
-            .iter()
-            .all(|s| s.service.as_ref() == "db" && s.namespace.as_ref() == "data"));
+        assert!(
+            slices
+                .iter()
+                .all(|s| s.service.as_ref() == "db" && s.namespace.as_ref() == "data")
+        );
         assert_eq!(
             slices[0].ports,
             vec![PortRecord {
@@ -603,7 +639,9 @@ mod tests {
         let ep: Endpoints = from(json!({"metadata": {"name": "empty"}}));
         assert!(endpoints(&ep).expect("ok").is_empty());
 
-        let ep: Endpoints = from(json!({"metadata": {"name": "bad"}, "subsets": [{"notReadyAddresses": [{"ip": "1.2.3"}]}]}));
+        let ep: Endpoints = from(
+            json!({"metadata": {"name": "bad"}, "subsets": [{"notReadyAddresses": [{"ip": "1.2.3"}]}]}),
+        );
         assert_eq!(
             endpoints(&ep).expect_err("bad ip").to_string(),
             "subsets[0].notReadyAddresses[0].ip \"1.2.3\" is not an IP address"
@@ -630,7 +668,8 @@ mod tests {
         let p: Pod = from(json!({"metadata": {"name": "pending"}}));
         assert!(pod(&p).expect("ok").ips.is_empty());
 
-        let p: Pod = from(json!({"metadata": {"name": "p"}, "status": {"podIPs": [{"ip": "10.1.0.999"}]}}));
+        let p: Pod =
+            from(json!({"metadata": {"name": "p"}, "status": {"podIPs": [{"ip": "10.1.0.999"}]}}));
         assert_eq!(
             pod(&p).expect_err("bad ip").to_string(),
             "status.podIPs[0].ip \"10.1.0.999\" is not an IP address"

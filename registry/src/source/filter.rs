@@ -118,8 +118,9 @@ mod tests {
         assert!(!f.keeps(&svc));
         let svc: Service = from(json!({"metadata": {"name": "a"}}));
         assert!(!f.keeps(&svc));
-        let slice: EndpointSlice =
-            from(json!({"metadata": {"name": "a", "labels": {"app": "db"}}, "addressType": "IPv4", "endpoints": []}));
+        let slice: EndpointSlice = from(
+            json!({"metadata": {"name": "a", "labels": {"app": "db"}}, "addressType": "IPv4", "endpoints": []}),
+        );
         assert!(!f.keeps(&slice));
         let pod: Pod = from(json!({"metadata": {"name": "p"}}));
         assert!(f.keeps(&pod));
@@ -131,6 +132,9 @@ mod tests {
             labels: Some(Selector::parse("!canary").expect("selector")),
         };
         let svc: Service = from(json!({"metadata": {"name": "a"}}));
-        assert!(f.keeps(&svc), "an object without labels can match a negative selector");
+        assert!(
+            f.keeps(&svc),
+            "an object without labels can match a negative selector"
+        );
     }
 }

@@ -20,6 +20,7 @@ use std::fmt;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
@@ -207,7 +208,11 @@ impl ManifestLoader {
         }
         // A file not listed is gone, unless its directory could not be read this time.
         for (path, state) in old {
-            if listing.failed_dirs.iter().any(|(dir, _)| path.starts_with(dir)) {
+            if listing
+                .failed_dirs
+                .iter()
+                .any(|(dir, _)| path.starts_with(dir))
+            {
                 files.insert(path, state);
             }
         }
@@ -401,7 +406,13 @@ impl ManifestLoader {
                     m.entry("apiVersion".into()).or_insert(v.clone());
                 }
             }
-            self.collect(item, &format!("{context}items[{i}]: "), depth + 1, out, errors);
+            self.collect(
+                item,
+                &format!("{context}items[{i}]: "),
+                depth + 1,
+                out,
+                errors,
+            );
         }
     }
 
@@ -429,9 +440,7 @@ impl ManifestLoader {
             return Ok(Vec::new());
         }
         let mut value = Value::Mapping(std::mem::take(&mut map));
-        value
-            .apply_merge()
-            .map_err(|e| format!("{what}: {e}"))?;
+        value.apply_merge().map_err(|e| format!("{what}: {e}"))?;
 
         let filter = &self.filter;
         let result = match kind {
@@ -442,7 +451,9 @@ impl ManifestLoader {
                 Ok(vec![ClusterObject::Service(convert::service(o)?)])
             }),
             "EndpointSlice" => load::<EndpointSlice>(value, filter, |o| {
-                Ok(vec![ClusterObject::EndpointSlice(convert::endpoint_slice(o)?)])
+                Ok(vec![ClusterObject::EndpointSlice(convert::endpoint_slice(
+                    o,
+                )?)])
             }),
             "Endpoints" => load::<Endpoints>(value, filter, |o| {
                 Ok(convert::endpoints(o)?
@@ -450,7 +461,9 @@ impl ManifestLoader {
                     .map(ClusterObject::EndpointSlice)
                     .collect())
             }),
-            _ => load::<Pod>(value, filter, |o| Ok(vec![ClusterObject::Pod(convert::pod(o)?)])),
+            _ => load::<Pod>(value, filter, |o| {
+                Ok(vec![ClusterObject::Pod(convert::pod(o)?)])
+            }),
         };
         result.map_err(|e: Failure| format!("{what}: {e}"))
     }
@@ -707,6 +720,9 @@ struct WatchState {
     watcher: Option<RecommendedWatcher>,
     /// The directory the watch is on (a new one at the same path needs a new watch).
     watched: Option<DirId>,
+    /// Set by the watcher when the watched directory itself was removed or renamed: its watch
+    /// is dead even if a new directory (possibly reusing the inode) is already in its place.
+    root_gone: Arc<AtomicBool>,
     /// No watcher can be created here: poll for good.
     unavailable: bool,
 }
@@ -719,7 +735,8 @@ impl WatchState {
             return false;
         }
         let current = dir_identity(dir);
-        if self.watcher.is_some() && self.watched != current {
+        let gone = self.root_gone.swap(false, Ordering::AcqRel);
+        if self.watcher.is_some() && (gone || self.watched != current) {
             tracing::warn!(dir = %dir.display(), "manifests directory removed or replaced");
             self.watcher = None;
             self.watched = None;
@@ -727,7 +744,7 @@ impl WatchState {
         if self.watcher.is_some() || current.is_none() {
             return false;
         }
-        match start_watcher(dir, Arc::clone(wake)) {
+        match start_watcher(dir, Arc::clone(wake), Arc::clone(&self.root_gone)) {
             Ok(watcher) => {
                 tracing::debug!(dir = %dir.display(), "watching manifests directory");
                 self.watcher = Some(watcher);
@@ -747,11 +764,22 @@ impl WatchState {
     }
 }
 
-fn start_watcher(dir: &Path, wake: Arc<Notify>) -> notify::Result<RecommendedWatcher> {
+fn start_watcher(
+    dir: &Path,
+    wake: Arc<Notify>,
+    root_gone: Arc<AtomicBool>,
+) -> notify::Result<RecommendedWatcher> {
+    let root = dir.to_path_buf();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         match event {
-            Ok(event) if is_relevant(&event) => wake.notify_one(),
-            Ok(_) => {}
+            Ok(event) => {
+                if is_root_removal(&event, &root) {
+                    root_gone.store(true, Ordering::Release);
+                }
+                if is_relevant(&event) {
+                    wake.notify_one();
+                }
+            }
             Err(e) => {
                 // E.g. an overflowed event queue: a reload re-reads everything anyway.
                 tracing::warn!(error = %e, "manifests watch error");
@@ -761,6 +789,15 @@ fn start_watcher(dir: &Path, wake: Arc<Notify>) -> notify::Result<RecommendedWat
     })?;
     watcher.watch(dir, RecursiveMode::Recursive)?;
     Ok(watcher)
+}
+
+fn is_root_removal(event: &notify::Event, root: &Path) -> bool {
+    use notify::EventKind;
+    use notify::event::ModifyKind;
+    matches!(
+        event.kind,
+        EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(_))
+    ) && event.paths.iter().any(|p| p == root)
 }
 
 /// Opening and reading files (our own reloads included) changes nothing, nor does an editor's
@@ -794,7 +831,10 @@ fn dir_identity(dir: &Path) -> Option<DirId> {
 
 #[cfg(not(unix))]
 fn dir_identity(dir: &Path) -> Option<DirId> {
-    fs::metadata(dir).ok().filter(|m| m.is_dir()).map(|_| (0, 0))
+    fs::metadata(dir)
+        .ok()
+        .filter(|m| m.is_dir())
+        .map(|_| (0, 0))
 }
 
 #[cfg(test)]
@@ -866,7 +906,9 @@ mod tests {
 
     #[test]
     fn relevant_events() {
-        use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind};
+        use notify::event::{
+            AccessKind, AccessMode, CreateKind, ModifyKind, RemoveKind, RenameMode,
+        };
         use notify::{Event, EventKind};
         let ev = |kind, path: &str| Event::new(kind).add_path(PathBuf::from(path));
         assert!(!is_relevant(&ev(
@@ -881,11 +923,32 @@ mod tests {
             EventKind::Modify(ModifyKind::Any),
             "/d/a.yaml"
         )));
-        assert!(is_relevant(&ev(EventKind::Create(CreateKind::Any), "/d/..data")));
+        assert!(is_relevant(&ev(
+            EventKind::Create(CreateKind::Any),
+            "/d/..data"
+        )));
         assert!(!is_relevant(&ev(
             EventKind::Modify(ModifyKind::Any),
             "/d/.a.yaml.swp"
         )));
+
+        let root = Path::new("/d");
+        assert!(is_root_removal(
+            &ev(EventKind::Remove(RemoveKind::Folder), "/d"),
+            root
+        ));
+        assert!(is_root_removal(
+            &ev(EventKind::Modify(ModifyKind::Name(RenameMode::From)), "/d"),
+            root
+        ));
+        assert!(!is_root_removal(
+            &ev(EventKind::Remove(RemoveKind::File), "/d/a.yaml"),
+            root
+        ));
+        assert!(!is_root_removal(
+            &ev(EventKind::Create(CreateKind::Folder), "/d"),
+            root
+        ));
     }
 
     #[test]

@@ -259,7 +259,10 @@ impl<'a> Parser<'a> {
                 (at, t) => {
                     return Err(self.error(
                         at,
-                        format!("expected ',' or end of input after a requirement, found {}", t.describe()),
+                        format!(
+                            "expected ',' or end of input after a requirement, found {}",
+                            t.describe()
+                        ),
                     ));
                 }
             }
@@ -307,12 +310,19 @@ impl<'a> Parser<'a> {
                 let (at, token) = self.next();
                 let n = match token {
                     Token::Ident(s) => s.parse::<i64>().map_err(|_| {
-                        self.error(at, format!("{s:?} is not an integer (required by '>' and '<')"))
+                        self.error(
+                            at,
+                            format!("{s:?} is not an integer (required by '>' and '<')"),
+                        )
                     })?,
                     t => {
                         return Err(self.error(
                             at,
-                            format!("expected an integer after {}, found {}", op.describe(), t.describe()),
+                            format!(
+                                "expected an integer after {}, found {}",
+                                op.describe(),
+                                t.describe()
+                            ),
                         ));
                     }
                 };
@@ -353,7 +363,10 @@ impl<'a> Parser<'a> {
                 Ok(v.to_owned())
             }
             Token::Comma | Token::End => Ok(String::new()),
-            t => Err(self.error(at, format!("expected a label value, found {}", t.describe()))),
+            t => Err(self.error(
+                at,
+                format!("expected a label value, found {}", t.describe()),
+            )),
         }
     }
 
@@ -362,7 +375,10 @@ impl<'a> Parser<'a> {
         match self.next() {
             (_, Token::Open) => {}
             (at, t) => {
-                return Err(self.error(at, format!("expected '(' after '{op}', found {}", t.describe())));
+                return Err(self.error(
+                    at,
+                    format!("expected '(' after '{op}', found {}", t.describe()),
+                ));
             }
         }
         let mut values = BTreeSet::new();
@@ -385,7 +401,10 @@ impl<'a> Parser<'a> {
                         t => {
                             return Err(self.error(
                                 at,
-                                format!("expected ',' or ')' in the value set of '{op}', found {}", t.describe()),
+                                format!(
+                                    "expected ',' or ')' in the value set of '{op}', found {}",
+                                    t.describe()
+                                ),
                             ));
                         }
                     }
@@ -403,7 +422,10 @@ impl<'a> Parser<'a> {
                 t => {
                     return Err(self.error(
                         at,
-                        format!("expected a value in the value set of '{op}', found {}", t.describe()),
+                        format!(
+                            "expected a value in the value set of '{op}', found {}",
+                            t.describe()
+                        ),
                     ));
                 }
             };
@@ -516,11 +538,20 @@ mod tests {
     fn set_based() {
         let s = sel("environment in (staging, qa),application=nginx");
         assert!(s.matches(&labels(&[("environment", "qa"), ("application", "nginx")])));
-        assert!(s.matches(&labels(&[("environment", "staging"), ("application", "nginx")])));
-        assert!(!s.matches(&labels(&[("environment", "prod"), ("application", "nginx")])));
+        assert!(s.matches(&labels(&[
+            ("environment", "staging"),
+            ("application", "nginx")
+        ])));
+        assert!(!s.matches(&labels(&[
+            ("environment", "prod"),
+            ("application", "nginx")
+        ])));
         assert!(!s.matches(&labels(&[("environment", "qa")])));
         assert!(!s.matches(&labels(&[("application", "nginx")])));
-        assert_eq!(s.to_string(), "application=nginx,environment in (qa,staging)");
+        assert_eq!(
+            s.to_string(),
+            "application=nginx,environment in (qa,staging)"
+        );
 
         let s = sel("tier notin (cache,db)");
         assert!(s.matches(&labels(&[("tier", "web")])));
@@ -548,7 +579,10 @@ mod tests {
             ("app.kubernetes.io/name", "x"),
             ("app.kubernetes.io/component", "y")
         ])));
-        assert_eq!(s.to_string(), "!app.kubernetes.io/component,app.kubernetes.io/name");
+        assert_eq!(
+            s.to_string(),
+            "!app.kubernetes.io/component,app.kubernetes.io/name"
+        );
     }
 
     #[test]
@@ -595,7 +629,11 @@ mod tests {
         assert!(e.reason.contains("expected ',' or end of input"), "{e}");
         assert_eq!(e.position, 4);
         let e = err("a=b,");
-        assert!(e.reason.contains("expected a label key, found end of input"), "{e}");
+        assert!(
+            e.reason
+                .contains("expected a label key, found end of input"),
+            "{e}"
+        );
         let e = err(",a");
         assert_eq!(e.position, 0);
         let e = err("a>b");
@@ -615,6 +653,9 @@ mod tests {
         assert!(e.reason.contains("expected ',' or end of input"), "{e}");
         let e = err("a in (b c)");
         assert!(e.reason.contains("expected ',' or ')'"), "{e}");
-        assert!(e.to_string().starts_with("invalid label selector \"a in (b c)\": "));
+        assert!(
+            e.to_string()
+                .starts_with("invalid label selector \"a in (b c)\": ")
+        );
     }
 }

@@ -106,7 +106,7 @@ impl Kubernetes {
             .map(|z| Zone::new(z))
             .collect::<Result<Vec<_>, _>>()?;
         // Longest first, so the most specific zone wins.
-        zones.sort_by(|a, b| b.name.len().cmp(&a.name.len()));
+        zones.sort_by_key(|z| std::cmp::Reverse(z.name.len()));
         let cluster_zone = match zones.iter().find(|z| !z.is_reverse() && z.name != ".") {
             Some(z) => z.clone(),
             None => Zone::new("cluster.local.")?,
@@ -149,7 +149,9 @@ impl Plugin for Kubernetes {
             return PluginFuture::ready(Ok(Zone::servfail("kubernetes")));
         }
         let reply = self.resolve(query, zone, 0);
-        if reply.rcode == hickory_proto::op::ResponseCode::NXDomain && self.falls_through(&query.lower) {
+        if reply.rcode == hickory_proto::op::ResponseCode::NXDomain
+            && self.falls_through(&query.lower)
+        {
             return next.serve(query);
         }
         PluginFuture::ready(Ok(reply))

@@ -128,10 +128,16 @@ impl Kubernetes {
             && !entry.cluster_ips().is_empty()
         {
             let name = Name::from_ascii(format!("kube-dns.kube-system.svc.{zone}"));
-            return (name.map_err(|e| e.to_string()), entry.cluster_ips().to_vec());
+            return (
+                name.map_err(|e| e.to_string()),
+                entry.cluster_ips().to_vec(),
+            );
         }
         let name = Name::from_ascii(format!("ns.dns.{zone}"));
-        (name.map_err(|e| e.to_string()), self.config.nameserver_ips.clone())
+        (
+            name.map_err(|e| e.to_string()),
+            self.config.nameserver_ips.clone(),
+        )
     }
 
     fn nameserver_addresses(&self, q: &Query, zone: &Zone) -> Reply {
@@ -192,7 +198,11 @@ impl Kubernetes {
     }
 
     fn ready_endpoints<'e>(&self, entry: &'e ServiceEntry) -> &'e [ReadyEndpoint] {
-        if self.config.noendpoints { &[] } else { &entry.endpoints }
+        if self.config.noendpoints {
+            &[]
+        } else {
+            &entry.endpoints
+        }
     }
 
     /// An endpoint's name: its hostname, else (with `endpoint_pod_names`) its pod's name when
@@ -227,8 +237,19 @@ impl Kubernetes {
     }
 
     /// SRV for `_port._proto.<svc>` (`port` given) or for the bare Service name (every port).
-    fn port_srv(&self, q: &Query, zone: &Zone, entry: &ServiceEntry, port: Option<(&str, &str)>) -> Reply {
-        let wanted = port.map(|(p, proto)| (p.strip_prefix('_').unwrap_or(p), proto.strip_prefix('_').unwrap_or(proto)));
+    fn port_srv(
+        &self,
+        q: &Query,
+        zone: &Zone,
+        entry: &ServiceEntry,
+        port: Option<(&str, &str)>,
+    ) -> Reply {
+        let wanted = port.map(|(p, proto)| {
+            (
+                p.strip_prefix('_').unwrap_or(p),
+                proto.strip_prefix('_').unwrap_or(proto),
+            )
+        });
         let matches = |name: &Option<std::sync::Arc<str>>, protocol: &str| match wanted {
             None => true,
             Some((want_port, want_proto)) => {
@@ -236,14 +257,22 @@ impl Kubernetes {
             }
         };
         let zone_text = zone_spelling(q, zone);
-        let service_host = format!("{}.{}.svc.{zone_text}", entry.service.name, entry.service.namespace);
+        let service_host = format!(
+            "{}.{}.svc.{zone_text}",
+            entry.service.name, entry.service.namespace
+        );
         // (target, port) rows and (target, address) glue, each de-duplicated.
         let mut rows: Vec<(String, u16)> = Vec::new();
         let mut glue: Vec<(String, IpAddr)> = Vec::new();
         match &entry.service.kind {
             ServiceKind::ExternalName(_) => return self.nx(zone),
             ServiceKind::ClusterIp(ips) => {
-                for p in entry.service.ports.iter().filter(|p| matches(&p.name, p.protocol.as_str())) {
+                for p in entry
+                    .service
+                    .ports
+                    .iter()
+                    .filter(|p| matches(&p.name, p.protocol.as_str()))
+                {
                     rows.push((service_host.clone(), p.port));
                 }
                 if !rows.is_empty() {
@@ -254,7 +283,11 @@ impl Kubernetes {
                 for e in self.ready_endpoints(entry) {
                     let target = format!("{}.{service_host}", self.endpoint_name(e));
                     let mut any = false;
-                    for p in e.ports.iter().filter(|p| matches(&p.name, p.protocol.as_str())) {
+                    for p in e
+                        .ports
+                        .iter()
+                        .filter(|p| matches(&p.name, p.protocol.as_str()))
+                    {
                         rows.push((target.clone(), p.port));
                         any = true;
                     }
@@ -266,7 +299,11 @@ impl Kubernetes {
         }
         if rows.is_empty() {
             // A bare Service name exists even without ports (NODATA); a port name does not.
-            return if port.is_none() { self.nodata(zone) } else { self.nx(zone) };
+            return if port.is_none() {
+                self.nodata(zone)
+            } else {
+                self.nx(zone)
+            };
         }
         if q.qtype != RecordType::SRV {
             return self.nodata(zone);
@@ -279,12 +316,18 @@ impl Kubernetes {
         let ttl = self.ttl();
         let mut answers = Vec::with_capacity(rows.len());
         for (target, port) in &rows {
-            let Ok(target) = Name::from_ascii(target) else { continue };
+            let Ok(target) = Name::from_ascii(target) else {
+                continue;
+            };
             answers.push(records::srv(&q.name, ttl, 0, weight, *port, target));
         }
         let additionals = glue
             .iter()
-            .filter_map(|(target, ip)| Name::from_ascii(target).ok().map(|t| records::address(&t, ttl, *ip)))
+            .filter_map(|(target, ip)| {
+                Name::from_ascii(target)
+                    .ok()
+                    .map(|t| records::address(&t, ttl, *ip))
+            })
             .collect();
         self.answer(answers, additionals)
     }
@@ -299,7 +342,9 @@ impl Kubernetes {
         }
         let sub = q.with_name(target_name);
         let chased = match self.zone_of(&sub.lower) {
-            Some(target_zone) if depth < MAX_CHASE => Some(self.resolve(&sub, target_zone, depth + 1)),
+            Some(target_zone) if depth < MAX_CHASE => {
+                Some(self.resolve(&sub, target_zone, depth + 1))
+            }
             Some(_) => return Zone::servfail(PLUGIN),
             None => None,
         };
@@ -380,7 +425,10 @@ impl Kubernetes {
         let mut targets = Vec::new();
         if let Some(owners) = self.store.ptr(ip) {
             for entry in owners.iter().filter(|e| e.cluster_ips().contains(&ip)) {
-                targets.push(format!("{}.{}.svc.{zone}", entry.service.name, entry.service.namespace));
+                targets.push(format!(
+                    "{}.{}.svc.{zone}",
+                    entry.service.name, entry.service.namespace
+                ));
             }
             if targets.is_empty() {
                 for entry in owners.iter() {
@@ -415,7 +463,11 @@ fn zone_spelling(q: &Query, zone: &Zone) -> String {
         return String::new();
     }
     let text = q.name.to_ascii();
-    let text = if text.ends_with('.') { text } else { format!("{text}.") };
+    let text = if text.ends_with('.') {
+        text
+    } else {
+        format!("{text}.")
+    };
     let start = text.len().saturating_sub(zone.name.len());
     match text.get(start..) {
         Some(spelled) if in_zone(&spelled.to_ascii_lowercase(), &zone.name) => spelled.to_string(),

@@ -11,7 +11,7 @@ use registry::source::selector::Selector;
 use registry::store::Store;
 
 use super::{Config, Kubernetes, PodsMode};
-use crate::plugin::Plugin;
+use crate::plugin::order::SetupResult;
 use crate::setup::keys::{normalize_zone, reverse_zones};
 use crate::setup::{SetupContext, SetupError, args};
 
@@ -51,7 +51,11 @@ pub fn parse(ctx: &SetupContext<'_>, d: &Directive) -> Result<Config, SetupError
     for prop in d.block.iter().flatten() {
         let name = prop.name();
         if prop.block.is_some() {
-            return Err(args::err(&prop.name, NAME, format!("{name} takes no block")));
+            return Err(args::err(
+                &prop.name,
+                NAME,
+                format!("{name} takes no block"),
+            ));
         }
         match name {
             "manifests" => {
@@ -65,7 +69,13 @@ pub fn parse(ctx: &SetupContext<'_>, d: &Directive) -> Result<Config, SetupError
                     "insecure" => PodsMode::Insecure,
                     "verified" => PodsMode::Verified,
                     other => {
-                        return Err(args::err(mode, NAME, format!("pods: expected disabled, insecure or verified, found {other:?}")));
+                        return Err(args::err(
+                            mode,
+                            NAME,
+                            format!(
+                                "pods: expected disabled, insecure or verified, found {other:?}"
+                            ),
+                        ));
                     }
                 };
             }
@@ -76,9 +86,18 @@ pub fn parse(ctx: &SetupContext<'_>, d: &Directive) -> Result<Config, SetupError
             "ttl" => config.ttl = args::parse_u32(args::exactly_one(prop, NAME)?, NAME, 0, 3600)?,
             "namespaces" => {
                 if prop.args.is_empty() {
-                    return Err(args::err(&prop.name, NAME, "namespaces needs at least one namespace"));
+                    return Err(args::err(
+                        &prop.name,
+                        NAME,
+                        "namespaces needs at least one namespace",
+                    ));
                 }
-                config.namespaces = Some(prop.args.iter().map(|a| a.text.to_ascii_lowercase()).collect::<BTreeSet<_>>());
+                config.namespaces = Some(
+                    prop.args
+                        .iter()
+                        .map(|a| a.text.to_ascii_lowercase())
+                        .collect::<BTreeSet<_>>(),
+                );
             }
             "labels" => {
                 if prop.args.is_empty() {
@@ -97,18 +116,44 @@ pub fn parse(ctx: &SetupContext<'_>, d: &Directive) -> Result<Config, SetupError
             "ignore" => {
                 let what = args::exactly_one(prop, NAME)?;
                 if what.text != "empty_service" {
-                    return Err(args::err(what, NAME, format!("ignore: expected empty_service, found {:?}", what.text)));
+                    return Err(args::err(
+                        what,
+                        NAME,
+                        format!("ignore: expected empty_service, found {:?}", what.text),
+                    ));
                 }
                 config.ignore_empty_service = true;
             }
-            "endpoint" | "tls" | "kubeconfig" | "namespace_labels" | "multicluster" | "zonal"
-            | "startup_timeout" | "apiserver_qps" | "apiserver_burst" | "apiserver_max_inflight" => {
-                return Err(args::err(&prop.name, NAME, format!("option {name:?} is not implemented by rollcall yet")));
+            "endpoint"
+            | "tls"
+            | "kubeconfig"
+            | "namespace_labels"
+            | "multicluster"
+            | "zonal"
+            | "startup_timeout"
+            | "apiserver_qps"
+            | "apiserver_burst"
+            | "apiserver_max_inflight" => {
+                return Err(args::err(
+                    &prop.name,
+                    NAME,
+                    format!("option {name:?} is not implemented by rollcall yet"),
+                ));
             }
             "resyncperiod" | "upstream" | "transfer" => {
-                return Err(args::err(&prop.name, NAME, format!("option {name:?} was removed from CoreDNS and is not supported")));
+                return Err(args::err(
+                    &prop.name,
+                    NAME,
+                    format!("option {name:?} was removed from CoreDNS and is not supported"),
+                ));
             }
-            _ => return Err(args::err(&prop.name, NAME, format!("unknown property {name:?}"))),
+            _ => {
+                return Err(args::err(
+                    &prop.name,
+                    NAME,
+                    format!("unknown property {name:?}"),
+                ));
+            }
         }
     }
     config.nameserver_ips = ctx
@@ -118,14 +163,16 @@ pub fn parse(ctx: &SetupContext<'_>, d: &Directive) -> Result<Config, SetupError
         .filter(|ip| !ip.is_unspecified())
         .collect();
     if config.nameserver_ips.is_empty()
-        && let Some(ip) = std::env::var("POD_IP").ok().and_then(|v| v.parse::<IpAddr>().ok())
+        && let Some(ip) = std::env::var("POD_IP")
+            .ok()
+            .and_then(|v| v.parse::<IpAddr>().ok())
     {
         config.nameserver_ips.push(ip);
     }
     Ok(config)
 }
 
-pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> Result<Option<(Arc<dyn Plugin>, String)>, SetupError> {
+pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
     let config = parse(ctx, d)?;
     let Some(dir) = config.manifests.clone() else {
         return Err(args::err(
@@ -148,7 +195,8 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> Result<Option<(Arc<dy
         Ok(())
     }));
     let ready_store = store.clone();
-    ctx.readiness.push((NAME.to_string(), Arc::new(move || ready_store.is_synced())));
+    ctx.readiness
+        .push((NAME.to_string(), Arc::new(move || ready_store.is_synced())));
     let plugin = Kubernetes::new(config, store).map_err(|m| args::err(&d.name, NAME, m))?;
     Ok(Some((Arc::new(plugin), detail)))
 }
@@ -171,7 +219,10 @@ fn describe(c: &Config) -> String {
         parts.push("endpoint_pod_names".into());
     }
     if let Some(ns) = &c.namespaces {
-        parts.push(format!("namespaces {}", ns.iter().cloned().collect::<Vec<_>>().join(" ")));
+        parts.push(format!(
+            "namespaces {}",
+            ns.iter().cloned().collect::<Vec<_>>().join(" ")
+        ));
     }
     if let Some(l) = &c.labels {
         parts.push(format!("labels {l}"));
