@@ -47,8 +47,9 @@ fn check_prints_the_plan_in_chain_order() {
         "{stdout}"
     );
     let errors = stdout.find("2. errors").expect("errors in chain");
-    let kubernetes = stdout.find("3. kubernetes").expect("kubernetes in chain");
-    assert!(errors < kubernetes, "{stdout}");
+    let eureka = stdout.find("3. eureka: zone registry.cluster.local.; http 127.0.0.1:8761").expect("eureka in chain");
+    let kubernetes = stdout.find("4. kubernetes").expect("kubernetes in chain");
+    assert!(errors < eureka && eureka < kubernetes, "{stdout}");
     assert!(stdout.contains("manifests /srv/example"), "{stdout}");
 }
 

@@ -18,14 +18,19 @@ struct Case {
 }
 
 async fn run_fixture(dir: &Path) {
-    let path = dir.join("cases.yaml");
-    let text = std::fs::read_to_string(&path).expect("cases.yaml");
-    let mut cases: Vec<Case> = serde_yaml_ng::from_str(&text).expect("cases.yaml parses");
     let server = TestServer::start(dir).await;
+    run_cases(&server, &dir.join("cases.yaml")).await;
+}
+
+/// Ask every question of a cases file five ways and compare with its expectations.
+pub async fn run_cases(server: &TestServer, path: &Path) {
+    let text = std::fs::read_to_string(path).expect("cases file");
+    let mut cases: Vec<Case> = serde_yaml_ng::from_str(&text).expect("cases file parses");
+    let server = server;
     let update = std::env::var_os("UPDATE_GOLDEN").is_some();
     let mut failures = Vec::new();
     for case in &mut cases {
-        let got = ask_in_process(&server, &case.q).await;
+        let got = ask_in_process(server, &case.q).await;
         if update {
             case.expect = Some(got.clone());
         }
@@ -63,7 +68,7 @@ async fn run_fixture(dir: &Path) {
             .map(|l| format!("{l}\n"))
             .collect();
         let body = serde_yaml_ng::to_string(&cases).expect("serialize cases");
-        std::fs::write(&path, header + &body).expect("write cases.yaml");
+        std::fs::write(path, header + &body).expect("write cases file");
     }
     assert!(
         failures.is_empty(),

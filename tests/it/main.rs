@@ -2,7 +2,9 @@
 //! real server through real sockets or the real binary.
 
 mod cli;
+mod eureka_dns;
 mod golden;
+mod http;
 mod reload;
 mod resolver;
 mod setup_tables;

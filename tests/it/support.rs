@@ -25,6 +25,8 @@ pub fn fixtures() -> PathBuf {
 /// A server running in this test process on 127.0.0.1 with an ephemeral port.
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// Non-DNS listeners plugins bound, e.g. ("eureka", 127.0.0.1:PORT).
+    pub other_listeners: Vec<(&'static str, SocketAddr)>,
     pub dispatcher: Arc<Dispatcher>,
     shutdown: CancellationToken,
     _running: Running,
@@ -56,6 +58,7 @@ impl TestServer {
         let (addr, dispatcher) = running.dispatchers[0].clone();
         TestServer {
             addr,
+            other_listeners: running.other_listeners.clone(),
             dispatcher,
             shutdown,
             _running: running,
@@ -292,11 +295,14 @@ pub fn rollcall_bin() -> PathBuf {
     let target = std::env::var("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    for profile in ["release", "debug"] {
-        let candidate = target.join(profile).join("rollcall");
-        if candidate.exists() {
-            return candidate;
-        }
+    // The newer of the two builds, so a stale release binary never shadows fresh work.
+    let newest = ["release", "debug"]
+        .iter()
+        .map(|profile| target.join(profile).join("rollcall"))
+        .filter_map(|p| std::fs::metadata(&p).and_then(|m| m.modified()).ok().map(|t| (t, p)))
+        .max();
+    if let Some((_, path)) = newest {
+        return path;
     }
     panic!(
         "no rollcall binary: run `cargo build --release -p rollcall` or set ROLLCALL_BIN (test.sh does)"

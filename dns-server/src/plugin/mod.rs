@@ -12,6 +12,7 @@
 //! The order plugins run in is fixed by [`order`], never by the order of lines in a Corefile.
 
 pub mod errors;
+pub mod eureka;
 pub mod kubernetes;
 pub mod log;
 pub mod order;

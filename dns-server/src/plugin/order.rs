@@ -1,7 +1,7 @@
 //! THE chain. Plugins run in this order whatever order a Corefile lists them in, as CoreDNS's
 //! `plugin.cfg` fixes it. Every directive CoreDNS knows is listed so a Corefile written for
 //! CoreDNS gets a precise "not implemented by rollcall yet" instead of "unknown directive";
-//! rollcall's own `eureka` sits beside `kubernetes`.
+//! rollcall's own `eureka` sits just before `kubernetes`.
 
 use std::sync::Arc;
 
@@ -78,8 +78,10 @@ pub const CHAIN: &[DirectiveSpec] = &[
     spec("azure", NotYet),
     spec("clouddns", NotYet),
     spec("k8s_external", NotYet),
+    // eureka runs before kubernetes: its zone usually sits inside the cluster zone
+    // (registry.cluster.local), and the more specific zone must get the first look.
+    spec("eureka", Implemented(super::eureka::setup::setup)),
     spec("kubernetes", Implemented(super::kubernetes::setup::setup)),
-    spec("eureka", NotYet),
     spec("file", NotYet),
     spec("auto", NotYet),
     spec("secondary", NotYet),

@@ -35,6 +35,8 @@ pub struct Running {
     /// The dispatcher behind each bound address (tests drive it in-process, without sockets).
     pub dispatchers: Vec<(SocketAddr, Arc<Dispatcher>)>,
     pub readiness: Vec<(String, ReadinessCheck)>,
+    /// Other listeners the plugins bound (directive, address), e.g. the Eureka HTTP API.
+    pub other_listeners: Vec<(&'static str, SocketAddr)>,
     tasks: JoinSet<()>,
 }
 
@@ -83,14 +85,20 @@ pub async fn start(
     }
     let ctx = StartContext {
         shutdown: shutdown.clone(),
+        bound: std::sync::Mutex::new(Vec::new()),
     };
     for hook in setup.hooks {
         hook(&ctx).map_err(ServerError::Start)?;
     }
+    let other_listeners = ctx
+        .bound
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     Ok(Running {
         addrs,
         dispatchers: bound_dispatchers,
         readiness: setup.readiness,
+        other_listeners,
         tasks,
     })
 }

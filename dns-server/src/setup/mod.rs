@@ -42,6 +42,18 @@ pub type StartHook = Box<dyn FnOnce(&StartContext) -> Result<(), String> + Send>
 
 pub struct StartContext {
     pub shutdown: CancellationToken,
+    /// Listeners a hook bound besides DNS (e.g. the Eureka HTTP API), as (directive, address):
+    /// with port 0 in a Corefile this is how the real port is found.
+    pub bound: std::sync::Mutex<Vec<(&'static str, SocketAddr)>>,
+}
+
+impl StartContext {
+    pub fn record_bound(&self, what: &'static str, addr: SocketAddr) {
+        match self.bound.lock() {
+            Ok(mut list) => list.push((what, addr)),
+            Err(poisoned) => poisoned.into_inner().push((what, addr)),
+        }
+    }
 }
 
 /// Reports whether one plugin is ready to serve (for `ready` and logs).

@@ -11,6 +11,12 @@
 //! ## Syntax
 //! ```text
 //! kubernetes [ZONES...] {
+//!     endpoint URL
+//!     tls CERT KEY CACERT
+//!     kubeconfig KUBECONFIG [CONTEXT]
+//!     startup_timeout DURATION
+//!     apiserver_qps QPS
+//!     apiserver_burst BURST
 //!     manifests DIR
 //!     pods disabled|insecure|verified
 //!     endpoint_pod_names
@@ -23,6 +29,23 @@
 //! }
 //! ```
 //! - `ZONES` default to the server block's zones; a CIDR (`10.96.0.0/12`) stands for its reverse zones.
+//! - The source is the Kubernetes API unless `manifests` is given. With no connection option,
+//!   rollcall uses the pod's service account, as CoreDNS does (`KUBERNETES_SERVICE_HOST`/`_PORT`,
+//!   the token and CA under `/var/run/secrets/kubernetes.io/serviceaccount/`).
+//!   - `endpoint URL`: a remote API server (`https://HOST:PORT`); `tls CERT KEY CACERT`: the
+//!     client certificate and key to present there, and the CA that signed the server's.
+//!   - `kubeconfig KUBECONFIG [CONTEXT]`: connect as a kubeconfig file says (its current context,
+//!     or CONTEXT); its server address wins over `endpoint`.
+//!   - `startup_timeout DURATION` (default `5s`): until every watch has listed once, names in
+//!     these zones get SERVFAIL (never NXDOMAIN); after DURATION rollcall serves what it has and
+//!     logs a warning.
+//!   - `apiserver_qps QPS`, `apiserver_burst BURST` (default 10): a client-side rate limit on
+//!     list and watch requests (none by default).
+//!   - Watched: Namespaces, Services, EndpointSlices (not with `noendpoints`), and Pods only with
+//!     `pods verified`. Through API outages the last synced state keeps answering; reconnects back
+//!     off from 100 ms to 2 s, a 410 Gone relists and swaps the new state in whole, and a watch
+//!     silent for 5 minutes (not even a bookmark) is restarted.
+//!   - These options cannot be combined with `manifests`.
 //! - `manifests DIR`: serve the Kubernetes YAML/JSON manifests (Namespace, Service, EndpointSlice,
 //!   Endpoints, Pod; multi-document and `kind: List`) under DIR, watched: edits are answered within
 //!   a second, and an invalid document is logged and skipped without losing what was served.
@@ -40,7 +63,27 @@
 //! - `ignore empty_service`: a ClusterIP Service with no ready endpoint answers NXDOMAIN, so a
 //!   client's search path moves on.
 //!
-//! ## Example
+//! ## Examples
+//! In a cluster (the kubeadm default):
+//! ```text
+//! .:53 {
+//!     kubernetes cluster.local in-addr.arpa ip6.arpa {
+//!         pods insecure
+//!         fallthrough in-addr.arpa ip6.arpa
+//!         ttl 30
+//!     }
+//! }
+//! ```
+//! Outside it, through a kubeconfig:
+//! ```text
+//! cluster.local:1053 {
+//!     kubernetes {
+//!         kubeconfig /home/me/.kube/config kind-dev
+//!         startup_timeout 10s
+//!     }
+//! }
+//! ```
+//! From a directory of manifests, no cluster needed:
 //! ```text
 //! cluster.local:1053 {
 //!     kubernetes cluster.local in-addr.arpa ip6.arpa {
@@ -58,7 +101,9 @@ pub mod setup;
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
+use registry::source::kube::{Connection, RateLimit};
 use registry::source::selector::Selector;
 use registry::store::Store;
 
@@ -88,6 +133,18 @@ pub struct Config {
     pub ignore_empty_service: bool,
     /// Addresses `ns.dns.<zone>` answers with when no `kube-dns` Service names the server.
     pub nameserver_ips: Vec<IpAddr>,
+    /// The Kubernetes API source (used when `manifests` is not given).
+    pub api: ApiConfig,
+}
+
+/// How the API source connects, and how long start-up waits for it.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    pub connection: Connection,
+    /// `startup_timeout`: serve unsynced data after this long (default 5 s).
+    pub startup_timeout: Duration,
+    /// `apiserver_qps` / `apiserver_burst`.
+    pub rate_limit: Option<RateLimit>,
 }
 
 pub struct Kubernetes {

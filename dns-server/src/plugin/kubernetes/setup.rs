@@ -2,20 +2,28 @@
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use corefile::{Directive, Token};
 use registry::source::filter::Filter;
+use registry::source::kube::{self as kube_source, Connection, KubeOptions, RateLimit, TlsFiles};
 use registry::source::manifests;
 use registry::source::selector::Selector;
 use registry::store::Store;
 
-use super::{Config, Kubernetes, PodsMode};
+use super::{ApiConfig, Config, Kubernetes, PodsMode};
 use crate::plugin::order::SetupResult;
 use crate::setup::keys::{normalize_zone, reverse_zones};
 use crate::setup::{SetupContext, SetupError, args};
 
 const NAME: &str = "kubernetes";
+
+/// CoreDNS's default `startup_timeout`.
+const DEFAULT_STARTUP_TIMEOUT: Duration = Duration::from_secs(5);
+/// client-go's default burst, used when only `apiserver_qps` is given.
+const DEFAULT_BURST: u32 = 10;
 
 fn zones_from(tokens: &[Token]) -> Result<Vec<String>, SetupError> {
     let mut zones = Vec::new();
@@ -47,7 +55,14 @@ pub fn parse(ctx: &SetupContext<'_>, d: &Directive) -> Result<Config, SetupError
         fallthrough: None,
         ignore_empty_service: false,
         nameserver_ips: Vec::new(),
+        api: ApiConfig {
+            connection: Connection::InCluster,
+            startup_timeout: DEFAULT_STARTUP_TIMEOUT,
+            rate_limit: None,
+        },
     };
+    let mut api = ApiOptions::default();
+    let mut manifests_token = None;
     for prop in d.block.iter().flatten() {
         let name = prop.name();
         if prop.block.is_some() {
@@ -61,6 +76,77 @@ pub fn parse(ctx: &SetupContext<'_>, d: &Directive) -> Result<Config, SetupError
             "manifests" => {
                 let dir = args::exactly_one(prop, NAME)?;
                 config.manifests = Some(ctx.resolve_path(&dir.text));
+                manifests_token = Some(&prop.name);
+            }
+            "endpoint" => {
+                let url = args::exactly_one(prop, NAME)?;
+                check_endpoint(url)?;
+                api.endpoint = Some(url.text.clone());
+                api.first.get_or_insert(&prop.name);
+            }
+            "tls" => {
+                let [cert, key, ca] = prop.args.as_slice() else {
+                    return Err(args::err(
+                        prop.args.get(3).unwrap_or(&prop.name),
+                        NAME,
+                        "tls needs three arguments: CERT KEY CACERT",
+                    ));
+                };
+                api.tls = Some((
+                    &prop.name,
+                    TlsFiles {
+                        cert: ctx.resolve_path(&cert.text),
+                        key: ctx.resolve_path(&key.text),
+                        ca: ctx.resolve_path(&ca.text),
+                    },
+                ));
+                api.first.get_or_insert(&prop.name);
+            }
+            "kubeconfig" => {
+                let (file, context) = match prop.args.as_slice() {
+                    [file] => (file, None),
+                    [file, context] => (file, Some(context.text.clone())),
+                    [] => {
+                        return Err(args::err(
+                            &prop.name,
+                            NAME,
+                            "kubeconfig needs a file (and optionally a context)",
+                        ));
+                    }
+                    [_, _, extra, ..] => {
+                        return Err(args::err(
+                            extra,
+                            NAME,
+                            format!("kubeconfig takes FILE [CONTEXT], found {:?}", extra.text),
+                        ));
+                    }
+                };
+                api.kubeconfig = Some((ctx.resolve_path(&file.text), context));
+                api.first.get_or_insert(&prop.name);
+            }
+            "startup_timeout" => {
+                let t = args::exactly_one(prop, NAME)?;
+                config.api.startup_timeout = args::parse_duration(t, NAME)?;
+                api.first.get_or_insert(&prop.name);
+            }
+            "apiserver_qps" => {
+                let t = args::exactly_one(prop, NAME)?;
+                match t.text.parse::<f64>() {
+                    Ok(qps) if qps.is_finite() && qps > 0.0 => api.qps = Some(qps),
+                    _ => {
+                        return Err(args::err(
+                            t,
+                            NAME,
+                            format!("apiserver_qps: expected a positive number, found {:?}", t.text),
+                        ));
+                    }
+                }
+                api.first.get_or_insert(&prop.name);
+            }
+            "apiserver_burst" => {
+                let t = args::exactly_one(prop, NAME)?;
+                api.burst = Some((t, args::parse_u32(t, NAME, 1, 1_000_000)?));
+                api.first.get_or_insert(&prop.name);
             }
             "pods" => {
                 let mode = args::exactly_one(prop, NAME)?;
@@ -124,16 +210,7 @@ pub fn parse(ctx: &SetupContext<'_>, d: &Directive) -> Result<Config, SetupError
                 }
                 config.ignore_empty_service = true;
             }
-            "endpoint"
-            | "tls"
-            | "kubeconfig"
-            | "namespace_labels"
-            | "multicluster"
-            | "zonal"
-            | "startup_timeout"
-            | "apiserver_qps"
-            | "apiserver_burst"
-            | "apiserver_max_inflight" => {
+            "namespace_labels" | "multicluster" | "zonal" | "apiserver_max_inflight" => {
                 return Err(args::err(
                     &prop.name,
                     NAME,
@@ -156,6 +233,45 @@ pub fn parse(ctx: &SetupContext<'_>, d: &Directive) -> Result<Config, SetupError
             }
         }
     }
+    if let (Some(manifests), Some(option)) = (manifests_token, api.first) {
+        return Err(args::err(
+            option,
+            NAME,
+            format!(
+                "{} connects to the Kubernetes API, but this block serves files with `manifests` (at {}): use one source or the other",
+                option.text, manifests.span
+            ),
+        ));
+    }
+    if let Some((token, _)) = &api.tls
+        && api.endpoint.is_none()
+    {
+        return Err(args::err(
+            token,
+            NAME,
+            "tls configures the connection to `endpoint URL`: add endpoint, or use kubeconfig",
+        ));
+    }
+    if let (Some((token, _)), None) = (api.burst, api.qps) {
+        return Err(args::err(
+            token,
+            NAME,
+            "apiserver_burst needs apiserver_qps (the sustained rate the burst is above)",
+        ));
+    }
+    config.api.rate_limit = api.qps.map(|qps| RateLimit {
+        qps,
+        burst: api.burst.map_or(DEFAULT_BURST, |(_, b)| b),
+    });
+    config.api.connection = match (api.kubeconfig, api.endpoint) {
+        // CoreDNS: with a kubeconfig, its server address wins over `endpoint`.
+        (Some((path, context)), _) => Connection::Kubeconfig { path, context },
+        (None, Some(url)) => Connection::Endpoint {
+            url,
+            tls: api.tls.map(|(_, files)| files),
+        },
+        (None, None) => Connection::InCluster,
+    };
     config.nameserver_ips = ctx
         .bind
         .iter()
@@ -172,28 +288,69 @@ pub fn parse(ctx: &SetupContext<'_>, d: &Directive) -> Result<Config, SetupError
     Ok(config)
 }
 
+/// The API options as written, before they become a [`Connection`].
+#[derive(Default)]
+struct ApiOptions<'a> {
+    /// The first API option, for the error when `manifests` is given too.
+    first: Option<&'a Token>,
+    endpoint: Option<String>,
+    tls: Option<(&'a Token, TlsFiles)>,
+    kubeconfig: Option<(PathBuf, Option<String>)>,
+    qps: Option<f64>,
+    burst: Option<(&'a Token, u32)>,
+}
+
+/// `endpoint URL`: http or https, with a host.
+fn check_endpoint(url: &Token) -> Result<(), SetupError> {
+    let text = url.text.as_str();
+    let rest = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"));
+    match rest {
+        Some(rest) if !rest.is_empty() && !rest.starts_with('/') && !rest.starts_with(':') => Ok(()),
+        _ => Err(args::err(
+            url,
+            NAME,
+            format!("endpoint: expected https://HOST[:PORT] (or http://), found {text:?}"),
+        )),
+    }
+}
+
 pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
     let config = parse(ctx, d)?;
-    let Some(dir) = config.manifests.clone() else {
-        return Err(args::err(
-            &d.name,
-            NAME,
-            "no source: add `manifests DIR` inside the block (the Kubernetes API source is not implemented yet)",
-        ));
-    };
     let store = Store::new();
     let filter = Filter {
         namespaces: config.namespaces.clone(),
         labels: config.labels.clone(),
     };
     let detail = describe(&config);
-    let token = store.register_source(format!("manifests {}", dir.display()));
-    let source_store = store.clone();
-    ctx.hooks.push(Box::new(move |start| {
-        let shutdown = start.shutdown.clone();
-        tokio::spawn(manifests::run(dir, filter, source_store, token, shutdown));
-        Ok(())
-    }));
+    if let Some(dir) = config.manifests.clone() {
+        let token = store.register_source(format!("manifests {}", dir.display()));
+        let source_store = store.clone();
+        ctx.hooks.push(Box::new(move |start| {
+            let shutdown = start.shutdown.clone();
+            tokio::spawn(manifests::run(dir, filter, source_store, token, shutdown));
+            Ok(())
+        }));
+    } else {
+        let options = KubeOptions {
+            connection: config.api.connection.clone(),
+            filter,
+            endpoint_slices: !config.noendpoints,
+            pods: config.pods == PodsMode::Verified,
+            startup_timeout: config.api.startup_timeout,
+            rate_limit: config.api.rate_limit,
+            tuning: kube_source::Tuning::current(),
+        };
+        // Registered now, so the store is not "synced" before the watchers even start.
+        let tokens = kube_source::SyncTokens::register(&store, &options);
+        let source_store = store.clone();
+        ctx.hooks.push(Box::new(move |start| {
+            kube_source::start(options, source_store, tokens, start.shutdown.clone())
+                .map(|_source| ())
+                .map_err(|e| format!("{NAME}: {e}"))
+        }));
+    }
     let ready_store = store.clone();
     ctx.readiness
         .push((NAME.to_string(), Arc::new(move || ready_store.is_synced())));
@@ -203,8 +360,18 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
 
 fn describe(c: &Config) -> String {
     let mut parts = vec![format!("zones {}", c.zones.join(" "))];
-    if let Some(dir) = &c.manifests {
-        parts.push(format!("manifests {}", dir.display()));
+    match &c.manifests {
+        Some(dir) => parts.push(format!("manifests {}", dir.display())),
+        None => {
+            parts.push(format!("api {}", c.api.connection));
+            parts.push(format!(
+                "startup_timeout {}ms",
+                c.api.startup_timeout.as_millis()
+            ));
+            if let Some(rate) = &c.api.rate_limit {
+                parts.push(format!("apiserver_qps {} apiserver_burst {}", rate.qps, rate.burst));
+            }
+        }
     }
     parts.push(format!(
         "pods {}",
