@@ -47,7 +47,9 @@ fn check_prints_the_plan_in_chain_order() {
         "{stdout}"
     );
     let errors = stdout.find("2. errors").expect("errors in chain");
-    let eureka = stdout.find("3. eureka: zone registry.cluster.local.; http 127.0.0.1:8761").expect("eureka in chain");
+    let eureka = stdout
+        .find("3. eureka: zone registry.cluster.local.; http 127.0.0.1:8761")
+        .expect("eureka in chain");
     let kubernetes = stdout.find("4. kubernetes").expect("kubernetes in chain");
     assert!(errors < eureka && eureka < kubernetes, "{stdout}");
     assert!(stdout.contains("manifests /srv/example"), "{stdout}");
@@ -161,4 +163,65 @@ fn embedded_default_answers_dig_and_stops_cleanly_on_sigterm() {
         );
     }
     assert!(lines.iter().any(|l| l.contains("shutting down")));
+}
+
+#[test]
+fn log_plugin_writes_one_common_log_format_line_per_query() {
+    let dir = scratch_dir("log");
+    let cluster = rollcall::embedded::write_cluster(&dir).unwrap();
+    let corefile = dir.join("Corefile");
+    let port = {
+        let probe = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    std::fs::write(
+        &corefile,
+        format!(
+            ".:{port} {{\n bind 127.0.0.1\n log {{\n  class denial error\n }}\n kubernetes cluster.local {{\n  manifests {}\n }}\n}}\n",
+            cluster.display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(rollcall_bin())
+        .args(["serve", "--corefile"])
+        .arg(&corefile)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while ask_dig(addr, "web-service.apps.svc.cluster.local. A", false).rcode != "NOERROR" {
+        assert!(Instant::now() < deadline, "server did not come up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        ask_dig(addr, "nope.apps.svc.cluster.local. A", false).rcode,
+        "NXDOMAIN"
+    );
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    let stderr = child.stderr.take().unwrap();
+    let lines: Vec<String> = BufReader::new(stderr)
+        .lines()
+        .map_while(Result::ok)
+        .collect();
+    let logged: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("rollcall::log"))
+        .collect();
+    assert!(
+        logged
+            .iter()
+            .any(|l| l.contains("\"A IN nope.apps.svc.cluster.local. udp")
+                && l.contains("NXDOMAIN qr,aa")),
+        "no log line for the NXDOMAIN query:\n{}",
+        lines.join("\n")
+    );
+    assert!(
+        !logged.iter().any(|l| l.contains("NOERROR")),
+        "class denial error must not log successes:\n{}",
+        lines.join("\n")
+    );
 }

@@ -30,7 +30,10 @@ fn scalar(v: &Value) -> String {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// The XML form Eureka clients send: `$` becomes text, `@x` an attribute.
@@ -67,9 +70,15 @@ pub fn eureka_addr(server: &TestServer) -> SocketAddr {
 
 pub async fn register_json(addr: SocketAddr, app: &str, instance: &serde_json::Value) -> u16 {
     let body = serde_json::json!({ "instance": instance }).to_string();
-    request(addr, "POST", &format!("/eureka/apps/{app}"), &[("Content-Type", "application/json")], body.as_bytes())
-        .await
-        .status
+    request(
+        addr,
+        "POST",
+        &format!("/eureka/apps/{app}"),
+        &[("Content-Type", "application/json")],
+        body.as_bytes(),
+    )
+    .await
+    .status
 }
 
 async fn register_all(server: &TestServer) {
@@ -79,9 +88,15 @@ async fn register_all(server: &TestServer) {
     for r in registrations {
         let status = if r.format.as_deref() == Some("xml") {
             let body = to_xml("instance", &r.instance);
-            request(addr, "POST", &format!("/eureka/v2/apps/{}", r.app), &[("Content-Type", "application/xml")], body.as_bytes())
-                .await
-                .status
+            request(
+                addr,
+                "POST",
+                &format!("/eureka/v2/apps/{}", r.app),
+                &[("Content-Type", "application/xml")],
+                body.as_bytes(),
+            )
+            .await
+            .status
         } else {
             let json: serde_json::Value = serde_json::to_value(&r.instance).unwrap();
             register_json(addr, &r.app, &json).await
@@ -124,34 +139,68 @@ async fn registration_is_answered_at_once_and_leaves_when_it_should() {
 
     // Registered → answerable by DNS at once (the floor is 100 ms).
     let start = Instant::now();
-    assert_eq!(register_json(addr, "fast", &instance("f-1", "10.9.0.1", 90)).await, 204);
+    assert_eq!(
+        register_json(addr, "fast", &instance("f-1", "10.9.0.1", 90)).await,
+        204
+    );
     let answer = ask_in_process(&server, q).await;
     let elapsed = start.elapsed();
     assert_eq!(answer.answer, vec!["fast.apps.test. 5 IN A 10.9.0.1"]);
-    assert!(elapsed < Duration::from_millis(100), "registration → DNS took {elapsed:?}");
+    assert!(
+        elapsed < Duration::from_millis(100),
+        "registration → DNS took {elapsed:?}"
+    );
 
     // Status override OUT_OF_SERVICE → gone from DNS; override removed → back after re-register.
     let path = "/eureka/apps/FAST/f-1/status?value=OUT_OF_SERVICE";
     assert_eq!(request(addr, "PUT", path, &[], b"").await.status, 200);
     assert_eq!(ask_in_process(&server, q).await.rcode, "NXDOMAIN");
-    assert_eq!(request(addr, "DELETE", "/eureka/apps/FAST/f-1/status", &[], b"").await.status, 200);
-    assert_eq!(request(addr, "PUT", "/eureka/apps/FAST/f-1", &[], b"").await.status, 404, "heartbeat after override removal must ask for re-registration");
-    assert_eq!(register_json(addr, "FAST", &instance("f-1", "10.9.0.1", 90)).await, 204);
+    assert_eq!(
+        request(addr, "DELETE", "/eureka/apps/FAST/f-1/status", &[], b"")
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        request(addr, "PUT", "/eureka/apps/FAST/f-1", &[], b"")
+            .await
+            .status,
+        404,
+        "heartbeat after override removal must ask for re-registration"
+    );
+    assert_eq!(
+        register_json(addr, "FAST", &instance("f-1", "10.9.0.1", 90)).await,
+        204
+    );
     assert_eq!(ask_in_process(&server, q).await.answer.len(), 1);
 
     // Cancel → NXDOMAIN at once.
-    assert_eq!(request(addr, "DELETE", "/eureka/apps/FAST/f-1", &[], b"").await.status, 200);
+    assert_eq!(
+        request(addr, "DELETE", "/eureka/apps/FAST/f-1", &[], b"")
+            .await
+            .status,
+        200
+    );
     assert_eq!(ask_in_process(&server, q).await.rcode, "NXDOMAIN");
 
     // An expired lease is never answered, even before the eviction task runs (default 60 s).
-    assert_eq!(register_json(addr, "fast", &instance("f-2", "10.9.0.2", 1)).await, 204);
-    assert_eq!(ask_in_process(&server, q).await.answer, vec!["fast.apps.test. 5 IN A 10.9.0.2"]);
+    assert_eq!(
+        register_json(addr, "fast", &instance("f-2", "10.9.0.2", 1)).await,
+        204
+    );
+    assert_eq!(
+        ask_in_process(&server, q).await.answer,
+        vec!["fast.apps.test. 5 IN A 10.9.0.2"]
+    );
     let deadline = Instant::now() + Duration::from_secs(4);
     loop {
         if ask_in_process(&server, q).await.rcode == "NXDOMAIN" {
             break;
         }
-        assert!(Instant::now() < deadline, "an expired lease is still answered");
+        assert!(
+            Instant::now() < deadline,
+            "an expired lease is still answered"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

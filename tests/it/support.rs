@@ -299,7 +299,12 @@ pub fn rollcall_bin() -> PathBuf {
     let newest = ["release", "debug"]
         .iter()
         .map(|profile| target.join(profile).join("rollcall"))
-        .filter_map(|p| std::fs::metadata(&p).and_then(|m| m.modified()).ok().map(|t| (t, p)))
+        .filter_map(|p| {
+            std::fs::metadata(&p)
+                .and_then(|m| m.modified())
+                .ok()
+                .map(|t| (t, p))
+        })
         .max();
     if let Some((_, path)) = newest {
         return path;

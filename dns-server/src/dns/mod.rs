@@ -5,3 +5,19 @@
 pub mod names;
 pub mod records;
 pub mod zone;
+
+use hickory_proto::op::ResponseCode;
+
+/// The mnemonic dig and CoreDNS's logs use (`NOERROR`, `NXDOMAIN`, ...).
+pub fn rcode_name(rcode: ResponseCode) -> &'static str {
+    match u16::from(rcode) {
+        0 => "NOERROR",
+        1 => "FORMERR",
+        2 => "SERVFAIL",
+        3 => "NXDOMAIN",
+        4 => "NOTIMP",
+        5 => "REFUSED",
+        16 => "BADVERS",
+        _ => "RCODE",
+    }
+}

@@ -1,7 +1,7 @@
 //! # errors
 //!
 //! Logs every error the rest of the chain returns (the query still gets SERVFAIL from the
-//! dispatcher). Without `errors`, failures are only counted, not logged, as in CoreDNS.
+//! dispatcher), except "no plugin claims this name", which is a REFUSED answer, not a failure. Without `errors`, failures are only counted, not logged, as in CoreDNS.
 //!
 //! ## Syntax
 //! ```text
@@ -44,6 +44,11 @@ impl Plugin for Errors {
 }
 
 fn log_error(query: &Query, error: &super::PluginError) {
+    // A name no plugin claims is refused, not failed: logging it would put every stray
+    // out-of-zone query in the error log.
+    if matches!(error, super::PluginError::NoNextPlugin) {
+        return;
+    }
     tracing::error!(target: "rollcall::errors", qname = %query.name, qtype = %query.qtype, %error, "query failed");
 }
 

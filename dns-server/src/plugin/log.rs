@@ -22,6 +22,7 @@ use corefile::Directive;
 use hickory_proto::op::ResponseCode;
 
 use super::{Next, Plugin, PluginFuture, PluginResult};
+use crate::dns::rcode_name;
 use crate::plugin::order::SetupResult;
 use crate::server::query::{Query, in_zone};
 use crate::setup::keys::normalize_zone;
@@ -56,11 +57,11 @@ impl Log {
                 if reply.truncated {
                     flags.push_str(",tc");
                 }
-                (reply.rcode.to_string(), flags, denial)
+                (rcode_name(reply.rcode), flags, denial)
             }
-            Err(e) => (e.rcode().to_string(), "qr".to_string(), false),
+            Err(e) => (rcode_name(e.rcode()), "qr".to_string(), false),
         };
-        let is_error = !matches!(rcode.as_str(), "NOERROR" | "NXDOMAIN") || result.is_err();
+        let is_error = !matches!(rcode, "NOERROR" | "NXDOMAIN") || result.is_err();
         let class = if is_error {
             self.classes.error
         } else if denial {

@@ -70,7 +70,12 @@ pub struct Eureka {
 }
 
 impl Eureka {
-    pub fn new(zone: &str, ttl: u32, registry: EurekaRegistry, nameserver_ips: Vec<std::net::IpAddr>) -> Result<Self, String> {
+    pub fn new(
+        zone: &str,
+        ttl: u32,
+        registry: EurekaRegistry,
+        nameserver_ips: Vec<std::net::IpAddr>,
+    ) -> Result<Self, String> {
         Ok(Eureka {
             zone: Zone::new(zone)?,
             ttl,

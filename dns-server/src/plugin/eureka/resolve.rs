@@ -30,7 +30,9 @@ impl Eureka {
                 None => self.nx(),
             },
             [instance, app] if !instance.starts_with('_') => {
-                let Some(ip) = undash(instance) else { return self.nx() };
+                let Some(ip) = undash(instance) else {
+                    return self.nx();
+                };
                 match self.registry.dns_app(app) {
                     Some(entry) if entry.instances.iter().any(|i| i.addr == ip) => {
                         self.addresses(q, std::iter::once(ip))
@@ -73,7 +75,11 @@ impl Eureka {
                 let Ok(ns) = Name::from_ascii(format!("ns.dns.{}", self.zone.name)) else {
                     return self.nodata();
                 };
-                let glue = self.nameserver_ips.iter().map(|ip| records::address(&ns, self.ttl, *ip)).collect();
+                let glue = self
+                    .nameserver_ips
+                    .iter()
+                    .map(|ip| records::address(&ns, self.ttl, *ip))
+                    .collect();
                 self.answer(vec![records::ns(&q.name, self.ttl, ns)], glue)
             }
             _ => self.nodata(),
@@ -91,7 +97,11 @@ impl Eureka {
             .filter(|ip| records::family_matches(ip, want_v6) && seen.insert(*ip))
             .map(|ip| records::address(&q.name, self.ttl, ip))
             .collect();
-        if answers.is_empty() { self.nodata() } else { self.answer(answers, Vec::new()) }
+        if answers.is_empty() {
+            self.nodata()
+        } else {
+            self.answer(answers, Vec::new())
+        }
     }
 
     fn srv(&self, q: &Query, entry: &DnsApp, service: &str, proto: &str, app: &str) -> Reply {
@@ -119,7 +129,8 @@ impl Eureka {
             if !seen.insert((ip, port)) {
                 continue;
             }
-            let Ok(target) = Name::from_ascii(format!("{}.{app}.{}", dashed(ip), self.zone.name)) else {
+            let Ok(target) = Name::from_ascii(format!("{}.{app}.{}", dashed(ip), self.zone.name))
+            else {
                 continue;
             };
             additionals.push(records::address(&target, self.ttl, ip));

@@ -17,56 +17,112 @@ const NAME: &str = "eureka";
 pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
     let zone_token = args::exactly_one(d, NAME)?;
     let zone = normalize_zone(&zone_token.text).map_err(|m| args::err(zone_token, NAME, m))?;
-    if !ctx.block_zones.iter().any(|z| crate::server::query::in_zone(&zone, z)) {
-        return Err(args::err(zone_token, NAME, format!("zone {zone} is outside this server block's zones")));
+    if !ctx
+        .block_zones
+        .iter()
+        .any(|z| crate::server::query::in_zone(&zone, z))
+    {
+        return Err(args::err(
+            zone_token,
+            NAME,
+            format!("zone {zone} is outside this server block's zones"),
+        ));
     }
     let mut config = EurekaConfig::default();
     let mut ttl = 5;
     for prop in d.block.iter().flatten() {
         let name = prop.name();
         if prop.block.is_some() {
-            return Err(args::err(&prop.name, NAME, format!("{name} takes no block")));
+            return Err(args::err(
+                &prop.name,
+                NAME,
+                format!("{name} takes no block"),
+            ));
         }
         match name {
             "listen" => {
                 let t = args::exactly_one(prop, NAME)?;
                 config.listen = t.text.parse::<SocketAddr>().map_err(|_| {
-                    args::err(t, NAME, format!("listen: expected ADDRESS:PORT like 127.0.0.1:8761, found {:?}", t.text))
+                    args::err(
+                        t,
+                        NAME,
+                        format!(
+                            "listen: expected ADDRESS:PORT like 127.0.0.1:8761, found {:?}",
+                            t.text
+                        ),
+                    )
                 })?;
             }
             "ttl" => ttl = args::parse_u32(args::exactly_one(prop, NAME)?, NAME, 0, 3600)?,
-            "lease_duration" => config.default_lease_secs = args::parse_u32(args::exactly_one(prop, NAME)?, NAME, 1, 86400)?,
-            "eviction_interval" => config.eviction_interval = args::parse_duration(args::exactly_one(prop, NAME)?, NAME)?,
-            "delta_retention" => config.delta_retention = args::parse_duration(args::exactly_one(prop, NAME)?, NAME)?,
+            "lease_duration" => {
+                config.default_lease_secs =
+                    args::parse_u32(args::exactly_one(prop, NAME)?, NAME, 1, 86400)?
+            }
+            "eviction_interval" => {
+                config.eviction_interval =
+                    args::parse_duration(args::exactly_one(prop, NAME)?, NAME)?
+            }
+            "delta_retention" => {
+                config.delta_retention = args::parse_duration(args::exactly_one(prop, NAME)?, NAME)?
+            }
             "self_preservation" => {
                 let t = args::exactly_one(prop, NAME)?;
                 config.self_preservation = match t.text.as_str() {
                     "on" | "true" => true,
                     "off" | "false" => false,
-                    other => return Err(args::err(t, NAME, format!("self_preservation: expected on or off, found {other:?}"))),
+                    other => {
+                        return Err(args::err(
+                            t,
+                            NAME,
+                            format!("self_preservation: expected on or off, found {other:?}"),
+                        ));
+                    }
                 };
             }
             "renewal_percent_threshold" => {
                 let t = args::exactly_one(prop, NAME)?;
                 config.renewal_percent_threshold = match t.text.parse::<f64>() {
                     Ok(v) if (0.0..=1.0).contains(&v) => v,
-                    _ => return Err(args::err(t, NAME, format!("expected a fraction between 0 and 1, found {:?}", t.text))),
+                    _ => {
+                        return Err(args::err(
+                            t,
+                            NAME,
+                            format!("expected a fraction between 0 and 1, found {:?}", t.text),
+                        ));
+                    }
                 };
             }
-            "max_body" => config.max_body_bytes = args::parse_u32(args::exactly_one(prop, NAME)?, NAME, 1024, 64 << 20)? as usize,
-            "max_instances_per_app" => {
-                config.max_instances_per_app = args::parse_u32(args::exactly_one(prop, NAME)?, NAME, 1, u32::MAX)? as usize;
+            "max_body" => {
+                config.max_body_bytes =
+                    args::parse_u32(args::exactly_one(prop, NAME)?, NAME, 1024, 64 << 20)? as usize
             }
-            "max_apps" => config.max_apps = args::parse_u32(args::exactly_one(prop, NAME)?, NAME, 1, u32::MAX)? as usize,
+            "max_instances_per_app" => {
+                config.max_instances_per_app =
+                    args::parse_u32(args::exactly_one(prop, NAME)?, NAME, 1, u32::MAX)? as usize;
+            }
+            "max_apps" => {
+                config.max_apps =
+                    args::parse_u32(args::exactly_one(prop, NAME)?, NAME, 1, u32::MAX)? as usize
+            }
             "auth" => {
                 let [kind, file] = prop.args.as_slice() else {
-                    return Err(args::err(&prop.name, NAME, "auth: expected `auth basic PASSWORD_FILE` or `auth bearer TOKEN_FILE`"));
+                    return Err(args::err(
+                        &prop.name,
+                        NAME,
+                        "auth: expected `auth basic PASSWORD_FILE` or `auth bearer TOKEN_FILE`",
+                    ));
                 };
                 let path = ctx.resolve_path(&file.text);
                 let auth = match kind.text.as_str() {
                     "basic" => EurekaAuth::basic_from_file(&path),
                     "bearer" => EurekaAuth::bearer_from_file(&path),
-                    other => return Err(args::err(kind, NAME, format!("auth: expected basic or bearer, found {other:?}"))),
+                    other => {
+                        return Err(args::err(
+                            kind,
+                            NAME,
+                            format!("auth: expected basic or bearer, found {other:?}"),
+                        ));
+                    }
                 };
                 config.auth = Some(auth.map_err(|e| args::err(file, NAME, format!("auth: {e}")))?);
             }
@@ -74,20 +130,38 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
                 args::no_args(prop)?;
                 config.auth_reads = true;
             }
-            _ => return Err(args::err(&prop.name, NAME, format!("unknown property {name:?}"))),
+            _ => {
+                return Err(args::err(
+                    &prop.name,
+                    NAME,
+                    format!("unknown property {name:?}"),
+                ));
+            }
         }
     }
     if config.auth_reads && config.auth.is_none() {
         return Err(args::err(&d.name, NAME, "auth_reads needs an `auth` line"));
     }
     let listen = config.listen;
-    let detail = format!("zone {zone}; http {listen}; ttl {ttl}; lease {}s; self_preservation {}", config.default_lease_secs, if config.self_preservation { "on" } else { "off" });
+    let detail = format!(
+        "zone {zone}; http {listen}; ttl {ttl}; lease {}s; self_preservation {}",
+        config.default_lease_secs,
+        if config.self_preservation {
+            "on"
+        } else {
+            "off"
+        }
+    );
     let registry = EurekaRegistry::new(config);
     let http_registry = registry.clone();
     ctx.hooks.push(Box::new(move |start| {
-        let std_listener = std::net::TcpListener::bind(listen).map_err(|e| format!("eureka: cannot listen on {listen}: {e}"))?;
-        std_listener.set_nonblocking(true).map_err(|e| format!("eureka: {e}"))?;
-        let listener = tokio::net::TcpListener::from_std(std_listener).map_err(|e| format!("eureka: {e}"))?;
+        let std_listener = std::net::TcpListener::bind(listen)
+            .map_err(|e| format!("eureka: cannot listen on {listen}: {e}"))?;
+        std_listener
+            .set_nonblocking(true)
+            .map_err(|e| format!("eureka: {e}"))?;
+        let listener =
+            tokio::net::TcpListener::from_std(std_listener).map_err(|e| format!("eureka: {e}"))?;
         let bound = listener.local_addr().map_err(|e| format!("eureka: {e}"))?;
         start.record_bound(NAME, bound);
         let shutdown: CancellationToken = start.shutdown.clone();
@@ -99,7 +173,13 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
         });
         Ok(())
     }));
-    let nameserver_ips: Vec<IpAddr> = ctx.bind.iter().copied().filter(|ip| !ip.is_unspecified()).collect();
-    let plugin = Eureka::new(&zone, ttl, registry, nameserver_ips).map_err(|m| args::err(zone_token, NAME, m))?;
+    let nameserver_ips: Vec<IpAddr> = ctx
+        .bind
+        .iter()
+        .copied()
+        .filter(|ip| !ip.is_unspecified())
+        .collect();
+    let plugin = Eureka::new(&zone, ttl, registry, nameserver_ips)
+        .map_err(|m| args::err(zone_token, NAME, m))?;
     Ok(Some((Arc::new(plugin), detail)))
 }

@@ -137,7 +137,10 @@ pub fn parse(ctx: &SetupContext<'_>, d: &Directive) -> Result<Config, SetupError
                         return Err(args::err(
                             t,
                             NAME,
-                            format!("apiserver_qps: expected a positive number, found {:?}", t.text),
+                            format!(
+                                "apiserver_qps: expected a positive number, found {:?}",
+                                t.text
+                            ),
                         ));
                     }
                 }
@@ -307,7 +310,9 @@ fn check_endpoint(url: &Token) -> Result<(), SetupError> {
         .strip_prefix("https://")
         .or_else(|| text.strip_prefix("http://"));
     match rest {
-        Some(rest) if !rest.is_empty() && !rest.starts_with('/') && !rest.starts_with(':') => Ok(()),
+        Some(rest) if !rest.is_empty() && !rest.starts_with('/') && !rest.starts_with(':') => {
+            Ok(())
+        }
         _ => Err(args::err(
             url,
             NAME,
@@ -369,7 +374,10 @@ fn describe(c: &Config) -> String {
                 c.api.startup_timeout.as_millis()
             ));
             if let Some(rate) = &c.api.rate_limit {
-                parts.push(format!("apiserver_qps {} apiserver_burst {}", rate.qps, rate.burst));
+                parts.push(format!(
+                    "apiserver_qps {} apiserver_burst {}",
+                    rate.qps, rate.burst
+                ));
             }
         }
     }
