@@ -2,9 +2,17 @@
 //! real server through real sockets or the real binary.
 
 mod cli;
+mod dashboard;
+mod eureka_clients;
 mod eureka_dns;
 mod golden;
 mod http;
+mod kube_deploy;
+mod kube_outage;
+mod kube_setup;
+mod kube_startup;
+mod kube_support;
+mod kube_watch;
 mod reload;
 mod resolver;
 mod setup_tables;

@@ -3,5 +3,6 @@
 
 pub mod convert;
 pub mod filter;
+pub mod kube;
 pub mod manifests;
 pub mod selector;

@@ -363,6 +363,15 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
     Ok(Some((Arc::new(plugin), detail)))
 }
 
+/// `5s`, `1500ms`: how a Corefile would write it.
+fn go_duration(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
 fn describe(c: &Config) -> String {
     let mut parts = vec![format!("zones {}", c.zones.join(" "))];
     match &c.manifests {
@@ -370,8 +379,8 @@ fn describe(c: &Config) -> String {
         None => {
             parts.push(format!("api {}", c.api.connection));
             parts.push(format!(
-                "startup_timeout {}ms",
-                c.api.startup_timeout.as_millis()
+                "startup_timeout {}",
+                go_duration(c.api.startup_timeout)
             ));
             if let Some(rate) = &c.api.rate_limit {
                 parts.push(format!(

@@ -1,0 +1,289 @@
+#!/usr/bin/env bash
+# dnsperf benchmark of rollcall on a synthetic cluster (see bench/README.md).
+#
+#   bench/run-dnsperf.sh [--services N] [--pods M] [--duration S] [--clients C] [--outstanding Q]
+#                        [--latency-qps R] [--port P] [--seed S] [--no-build] [--only CATS]
+#                        [--wait-quiet SECONDS]
+#
+# Builds the release binaries, generates the cluster into bench/out/, starts
+# `taskset -c 0 rollcall serve --threads 1`, waits until kube-dns.kube-system.svc.cluster.local
+# answers, then runs dnsperf pinned to CPU 1 once per query category (throughput: no rate limit)
+# and once on mix.txt limited to --latency-qps (latency: per-query output, percentiles computed
+# here). Every response code is checked against what the generator expects. Prints a Markdown
+# table and writes it, with the raw dnsperf output, to bench/out/.
+#
+# The machine may be shared: each row reports the CPU other processes used during the run
+# ("others", in % of one core). --wait-quiet S waits up to S seconds before each run until the
+# machine is idle (other processes under 10% of one core for a second).
+#
+# Sends traffic to 127.0.0.1 only. Each dnsperf run is bounded by --duration (at most 30 s).
+set -euo pipefail
+
+SERVICES=5000
+PODS=50000
+DURATION=20
+CLIENTS=4
+OUTSTANDING=200
+LATENCY_QPS=20000
+PORT=1053
+SEED=1
+BUILD=1
+ONLY=""
+WAIT_QUIET=0
+CATEGORIES=(service headless srv ptr pod nodata externalname nxdomain mix)
+
+usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --services) SERVICES=$2; shift 2 ;;
+        --pods) PODS=$2; shift 2 ;;
+        --duration) DURATION=$2; shift 2 ;;
+        --clients) CLIENTS=$2; shift 2 ;;
+        --outstanding) OUTSTANDING=$2; shift 2 ;;
+        --latency-qps) LATENCY_QPS=$2; shift 2 ;;
+        --port) PORT=$2; shift 2 ;;
+        --seed) SEED=$2; shift 2 ;;
+        --no-build) BUILD=0; shift ;;
+        --only) ONLY=$2; shift 2 ;;
+        --wait-quiet) WAIT_QUIET=$2; shift 2 ;;
+        -h|--help) usage 0 ;;
+        *) echo "unknown option: $1" >&2; usage 2 ;;
+    esac
+done
+if [ "$DURATION" -gt 30 ]; then
+    echo "--duration $DURATION: capped at 30 s" >&2
+    DURATION=30
+fi
+if [ -n "$ONLY" ]; then
+    IFS=',' read -r -a CATEGORIES <<< "$ONLY"
+fi
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+OUT=$ROOT/bench/out
+mkdir -p "$OUT"
+for tool in dnsperf dig taskset; do
+    command -v "$tool" >/dev/null || { echo "$tool is not installed (apt-get install -y dnsperf dnsutils util-linux)" >&2; exit 2; }
+done
+NCPU=$(nproc)
+SERVER_CPU=0
+CLIENT_CPU=$(( NCPU > 1 ? 1 : 0 ))
+
+# ---- build ------------------------------------------------------------------------------------
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+if [ "$BUILD" = 1 ]; then
+    echo "== building (release)" >&2
+    if ! (cd "$ROOT" && cargo build --release -p rollcall -p rollcall-bench --bin rollcall --bin gen-cluster) >&2; then
+        # Someone else's half-finished module (registry/src/eureka) can break the workspace build;
+        # the rollcall_no_eureka cfg leaves it out. Its own target dir keeps the flags apart.
+        TARGET=${BENCH_FALLBACK_TARGET:-$ROOT/target/bench-no-eureka}
+        echo "== build failed; retrying with --cfg rollcall_no_eureka into $TARGET" >&2
+        (cd "$ROOT" && CARGO_TARGET_DIR=$TARGET RUSTFLAGS="--cfg rollcall_no_eureka" \
+            cargo build --release -p rollcall -p rollcall-bench --bin rollcall --bin gen-cluster) >&2
+    fi
+fi
+BIN=${ROLLCALL_BIN:-$TARGET/release/rollcall}
+GEN=${GEN_CLUSTER_BIN:-$TARGET/release/gen-cluster}
+[ -x "$BIN" ] && [ -x "$GEN" ] || { echo "missing $BIN or $GEN (build first, or drop --no-build)" >&2; exit 2; }
+
+# ---- cluster ----------------------------------------------------------------------------------
+echo "== generating $SERVICES Services / $PODS pods into $OUT" >&2
+"$GEN" --services "$SERVICES" --pods "$PODS" --seed "$SEED" --port "$PORT" --out "$OUT" | tee "$OUT/cluster-summary.txt" >&2
+
+# ---- server -----------------------------------------------------------------------------------
+if ss -Hlun "sport = :$PORT" | grep -q .; then
+    echo "UDP port $PORT is already in use on this machine: stop that server or pass --port" >&2
+    exit 2
+fi
+SERVER_PID=""
+cleanup() {
+    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+    fi
+}
+trap cleanup EXIT INT TERM
+
+START_NS=$(date +%s%N)
+taskset -c "$SERVER_CPU" "$BIN" serve --corefile "$OUT/Corefile" --threads 1 >"$OUT/server.log" 2>&1 &
+SERVER_PID=$!
+echo "== rollcall pid $SERVER_PID on CPU $SERVER_CPU; waiting for kube-dns.kube-system.svc.cluster.local" >&2
+ready=0
+for _ in $(seq 1 600); do
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+        echo "rollcall exited:" >&2; cat "$OUT/server.log" >&2; exit 1
+    fi
+    if dig +short +time=1 +tries=1 @127.0.0.1 -p "$PORT" kube-dns.kube-system.svc.cluster.local A 2>/dev/null | grep -qx '10.96.0.10'; then
+        ready=1; break
+    fi
+    sleep 0.2
+done
+[ "$ready" = 1 ] || { echo "rollcall did not answer within 120 s" >&2; cat "$OUT/server.log" >&2; exit 1; }
+READY_S=$(awk -v a="$START_NS" -v b="$(date +%s%N)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
+
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$SERVER_PID/status"; }
+hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$SERVER_PID/status"; }
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$SERVER_PID/stat"; }
+TICKS=$(getconf CLK_TCK)
+RSS_IDLE=$(rss_kb)
+echo "== ready after ${READY_S} s; VmRSS ${RSS_IDLE} kB" >&2
+
+# Busy jiffies of the whole machine (all CPUs), for what other processes take during a run.
+busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+# Wait (at most WAIT_QUIET s) until the machine is idle for a second.
+wait_quiet() {
+    [ "$WAIT_QUIET" -gt 0 ] || return 0
+    local deadline=$(( $(date +%s) + WAIT_QUIET )) b0 b1
+    while :; do
+        b0=$(busy_ticks); sleep 1; b1=$(busy_ticks)
+        if [ $(( b1 - b0 )) -le $(( TICKS / 10 )) ]; then return 0; fi
+        if [ "$(date +%s)" -ge "$deadline" ]; then
+            echo "   (machine still busy: $(( (b1 - b0) * 100 / TICKS ))% of a core used by others; running anyway)" >&2
+            return 0
+        fi
+    done
+}
+
+# Expected answers per category (from the generator).
+declare -A EXP_OK EXP_NX
+while IFS=$'\t' read -r cat lines _distinct ok nx; do
+    [[ "$cat" == \#* ]] && continue
+    EXP_OK[$cat]=$ok; EXP_NX[$cat]=$nx
+done < "$OUT/queries/expected.tsv"
+
+# field NAME FILE: the value after "NAME:" in dnsperf's statistics.
+field() { sed -n "s/^ *$1: *//p" "$2" | head -1; }
+rcode_count() { { grep -o "$1 [0-9]*" <<< "$2" || true; } | awk '{ print $2 }' | head -1; }
+
+ROWS=()
+PROBLEMS=()
+run_category() {
+    local cat=$1 file="$OUT/queries/$1.txt" log="$OUT/dnsperf-$1.txt"
+    [ -s "$file" ] || { echo "skip $cat: no $file" >&2; return; }
+    wait_quiet
+    local t0 b0 b1; t0=$(cpu_ticks); b0=$(busy_ticks)
+    /usr/bin/time -f '%P' -o "$OUT/dnsperf-$cat.cpu" \
+        taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$PORT" -d "$file" -l "$DURATION" \
+        -c "$CLIENTS" -T 1 -q "$OUTSTANDING" >"$log" 2>&1 || true
+    local t1; t1=$(cpu_ticks); b1=$(busy_ticks)
+    local qps avg lost codes completed sent cpu client others
+    qps=$(field 'Queries per second' "$log")
+    avg=$(field 'Average Latency (s)' "$log" | awk '{ printf "%.3f", $1 * 1000 }')
+    lost=$(field 'Queries lost' "$log" | sed -n 's/.*(\(.*\)%).*/\1/p')
+    completed=$(field 'Queries completed' "$log" | awk '{ print $1 }')
+    sent=$(field 'Queries sent' "$log")
+    codes=$(field 'Response codes' "$log")
+    cpu=$(awk -v a="$t0" -v b="$t1" -v hz="$TICKS" -v d="$DURATION" 'BEGIN { printf "%.0f", (b - a) / hz / d * 100 }')
+    client=$(tail -1 "$OUT/dnsperf-$cat.cpu" 2>/dev/null || echo "?")
+    # Everything busy minus the server minus dnsperf (approximate: dnsperf waits up to 1 s more).
+    others=$(awk -v b="$((b1 - b0))" -v s="$((t1 - t0))" -v c="${client%\%}" -v hz="$TICKS" -v d="$DURATION" \
+        'BEGIN { o = (b - s) / hz / d * 100 - c; if (o < 0) o = 0; printf "%.0f", o }')
+    if [ -z "$qps" ]; then
+        PROBLEMS+=("$cat: dnsperf produced no statistics (see $log)")
+        ROWS+=("| $cat | - | - | - | - | - | - | dnsperf failed |")
+        return
+    fi
+    # Correctness: only the expected RCODEs, in the expected proportion.
+    local ok nx other
+    ok=$(rcode_count NOERROR "$codes"); ok=${ok:-0}
+    nx=$(rcode_count NXDOMAIN "$codes"); nx=${nx:-0}
+    other=$(( completed - ok - nx ))
+    if [ "$other" -ne 0 ]; then
+        PROBLEMS+=("$cat: $other answers neither NOERROR nor NXDOMAIN ($codes)")
+    fi
+    local eok=${EXP_OK[$cat]:-0} enx=${EXP_NX[$cat]:-0}
+    if [ "$enx" = 0 ] && [ "$nx" -ne 0 ]; then
+        PROBLEMS+=("$cat: $nx NXDOMAIN where every name exists ($codes)")
+    elif [ "$eok" = 0 ] && [ "$ok" -ne 0 ]; then
+        PROBLEMS+=("$cat: $ok NOERROR where every name should be NXDOMAIN ($codes)")
+    elif [ "$enx" != 0 ] && [ "$eok" != 0 ] && [ "$completed" -gt 0 ]; then
+        # A mix cycles through its file, so the share only matches approximately.
+        if ! awk -v nx="$nx" -v c="$completed" -v e="$enx" -v t="$((eok + enx))" \
+            'BEGIN { d = nx / c - e / t; exit !(d < 0.01 && d > -0.01) }'; then
+            PROBLEMS+=("$cat: NXDOMAIN share $nx/$completed, expected $enx/$((eok + enx)) ($codes)")
+        fi
+    fi
+    ROWS+=("| $cat | $(printf '%.0f' "$qps") | $avg | $lost | $cpu% | $client | $others% | $codes |")
+    echo "   $cat: $(printf '%.0f' "$qps") qps, avg $avg ms, lost $lost%, server CPU $cpu%, dnsperf CPU $client, others $others%, $codes" >&2
+}
+
+echo "== throughput: dnsperf -c $CLIENTS -T 1 -q $OUTSTANDING -l $DURATION on CPU $CLIENT_CPU" >&2
+for cat in "${CATEGORIES[@]}"; do
+    run_category "$cat"
+done
+
+# ---- latency: mix at a fixed rate, per-query output ---------------------------------------------
+echo "== latency: mix.txt at $LATENCY_QPS qps for $DURATION s (dnsperf -v)" >&2
+LAT_LOG=$OUT/dnsperf-latency.txt
+wait_quiet
+LB0=$(busy_ticks); LT0=$(cpu_ticks)
+taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$PORT" -d "$OUT/queries/mix.txt" -l "$DURATION" \
+    -c "$CLIENTS" -T 1 -q "$OUTSTANDING" -Q "$LATENCY_QPS" -v >"$LAT_LOG" 2>&1 || true
+LB1=$(busy_ticks); LT1=$(cpu_ticks)
+LAT_CPU=$(awk -v s="$((LT1 - LT0))" -v hz="$TICKS" -v d="$DURATION" 'BEGIN { printf "%.0f", s / hz / d * 100 }')
+LAT_BUSY=$(awk -v b="$((LB1 - LB0))" -v hz="$TICKS" -v d="$DURATION" 'BEGIN { printf "%.0f", b / hz / d * 100 }')
+# "> RCODE name type seconds" per answered query. Names of nxdomain.txt must get NXDOMAIN, every
+# other name of the mix NOERROR.
+LAT_SORTED=$OUT/latency-sorted.txt
+CHECK=$(awk -v nxfile="$OUT/queries/nxdomain.txt" -v lats="$OUT/latency-raw.txt" '
+    BEGIN { while ((getline line < nxfile) > 0) { split(line, f, " "); nx[f[1] " " f[2]] = 1 } }
+    /^> / {
+        print $5 > lats
+        want = (($3 " " $4) in nx) ? "NXDOMAIN" : "NOERROR"
+        if ($2 != want) { bad++; if (bad <= 5) example = example sprintf(" [%s %s: %s, want %s]", $3, $4, $2, want) }
+    }
+    END { printf "%d%s\n", bad + 0, example }' "$LAT_LOG")
+sort -g "$OUT/latency-raw.txt" > "$LAT_SORTED" 2>/dev/null || : > "$LAT_SORTED"
+rm -f "$OUT/latency-raw.txt"
+LAT=$(awk '{ lat[NR] = $1 }
+    END {
+        n = NR
+        if (n == 0) { print "0 - - - - -"; exit }
+        split("0.50 0.90 0.99 0.999", q, " ")
+        p = ""
+        for (i = 1; i <= 4; i++) { k = int(q[i] * n + 0.5); if (k < 1) k = 1; if (k > n) k = n; p = p sprintf(" %.3f", lat[k] * 1000) }
+        printf "%d%s %.3f\n", n, p, lat[n] * 1000
+    }' "$LAT_SORTED")
+read -r LAT_BAD LAT_EXAMPLES <<< "$CHECK"
+read -r LAT_N P50 P90 P99 P999 PMAX <<< "$LAT"
+LAT_QPS=$(printf '%.0f' "$(field 'Queries per second' "$LAT_LOG")")
+LAT_AVG=$(field 'Average Latency (s)' "$LAT_LOG" | awk '{ printf "%.3f", $1 * 1000 }')
+LAT_LOST=$(field 'Queries lost' "$LAT_LOG" | sed -n 's/.*(\(.*\)%).*/\1/p')
+LAT_CODES=$(field 'Response codes' "$LAT_LOG")
+if [ "${LAT_BAD:-0}" != 0 ]; then
+    PROBLEMS+=("latency run: $LAT_BAD answers with an unexpected RCODE:$LAT_EXAMPLES")
+fi
+echo "   $LAT_QPS qps, p50 $P50 ms, p90 $P90 ms, p99 $P99 ms, p99.9 $P999 ms, max $PMAX ms ($LAT_N answers), $LAT_CODES" >&2
+
+RSS_LOADED=$(rss_kb)
+HWM=$(hwm_kb)
+
+# ---- report -----------------------------------------------------------------------------------
+REPORT=$OUT/results.md
+{
+    echo "### rollcall dnsperf results"
+    echo
+    echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) CPUs, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1); $(uname -r)"
+    echo "- cluster: $(head -1 "$OUT/cluster-summary.txt")"
+    echo "- server: \`taskset -c $SERVER_CPU rollcall serve --corefile bench/out/Corefile --threads 1\` (ready ${READY_S} s after start)"
+    echo "- client: \`taskset -c $CLIENT_CPU dnsperf -s 127.0.0.1 -p $PORT -d bench/out/queries/CATEGORY.txt -l $DURATION -c $CLIENTS -T 1 -q $OUTSTANDING\`"
+    echo "- RSS (VmRSS): ${RSS_IDLE} kB after loading, ${RSS_LOADED} kB after all runs (peak VmHWM ${HWM} kB)"
+    echo
+    echo "| category | QPS | avg latency (ms) | lost % | server CPU | dnsperf CPU | others | response codes |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---|"
+    for row in "${ROWS[@]}"; do echo "$row"; done
+    echo
+    echo "Latency: \`dnsperf ... -d mix.txt -Q $LATENCY_QPS -v\`; percentiles over the $LAT_N per-query latencies dnsperf -v printed (server CPU $LAT_CPU%, whole machine busy $LAT_BUSY% of one core, dnsperf included):"
+    echo
+    echo "| run | QPS | avg (ms) | p50 (ms) | p90 (ms) | p99 (ms) | p99.9 (ms) | max (ms) | lost % | response codes |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    echo "| mix @ $LATENCY_QPS qps | $LAT_QPS | $LAT_AVG | $P50 | $P90 | $P99 | $P999 | $PMAX | $LAT_LOST | $LAT_CODES |"
+    echo
+    if [ ${#PROBLEMS[@]} -eq 0 ]; then
+        echo "Correctness: every RCODE as expected (NOERROR for existing names and NODATA, NXDOMAIN only for nxdomain.txt names)."
+    else
+        echo "Correctness problems:"
+        for p in "${PROBLEMS[@]}"; do echo "- $p"; done
+    fi
+} > "$REPORT"
+cat "$REPORT"
+[ ${#PROBLEMS[@]} -eq 0 ]

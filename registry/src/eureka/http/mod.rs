@@ -1,0 +1,39 @@
+//! The HTTP side: one axum fallback handler that routes by hand (both `/eureka/` and
+//! `/eureka/v2/`, trailing slashes, percent-encoded ids), authentication, content negotiation,
+//! and the mapping of errors to statuses ([`error`]).
+
+mod auth;
+mod error;
+mod negotiate;
+mod routes;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::response::Response;
+use axum::serve::ListenerExt as _;
+use tokio_util::sync::CancellationToken;
+
+use super::EurekaRegistry;
+
+async fn handle(State(registry): State<EurekaRegistry>, req: Request) -> Response {
+    match routes::dispatch(&registry, req).await {
+        Ok(resp) => resp,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Serves the API on `listener` until `shutdown` is cancelled.
+pub(crate) async fn serve_http(
+    registry: EurekaRegistry,
+    listener: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let app = Router::new().fallback(handle).with_state(registry);
+    let listener = listener.tap_io(|tcp| {
+        // Small answers (heartbeats) must not wait for Nagle.
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+}
