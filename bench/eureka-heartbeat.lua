@@ -1,9 +1,9 @@
 -- wrk script for bench/eureka-bench.sh: Eureka heartbeats (PUT /eureka/apps/{APP}/{ID}, empty
--- body, as eureka-js-client sends them) cycling through every registered instance, paced so
--- that `connections × 1000 / pause_ms` heartbeats/s are offered (100 × 1000 / 30 ≈ 3,333/s:
--- 100,000 instances renewing every 30 s).
+-- body, as eureka-js-client sends them) cycling through every registered instance in turn, each
+-- connection pausing PAUSE_MS between its heartbeats: 11 connections × 3 ms (or 105 × 30 ms)
+-- offer ≈3,300/s, i.e. 100,000 instances renewing every 30 s.
 --
---   wrk -t1 -c100 -d120s --latency -s bench/eureka-heartbeat.lua http://127.0.0.1:PORT \
+--   wrk -t1 -c11 -d120s --latency -s bench/eureka-heartbeat.lua http://127.0.0.1:PORT \
 --       -- IDS_FILE [PAUSE_MS=30] [PREFIX=/eureka]
 --
 -- IDS_FILE holds one "APP/ID" a line (tests/examples/eureka_load.rs --ids-out writes it).

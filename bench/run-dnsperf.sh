@@ -3,7 +3,7 @@
 #
 #   bench/run-dnsperf.sh [--services N] [--pods M] [--duration S] [--clients C] [--outstanding Q]
 #                        [--latency-qps R] [--port P] [--seed S] [--no-build] [--only CATS]
-#                        [--wait-quiet SECONDS]
+#                        [--wait-quiet SECONDS] [--rt none|latency|all]
 #
 # Builds the release binaries, generates the cluster into bench/out/, starts
 # `taskset -c 0 rollcall serve --threads 1`, waits until kube-dns.kube-system.svc.cluster.local
@@ -14,7 +14,9 @@
 #
 # The machine may be shared: each row reports the CPU other processes used during the run
 # ("others", in % of one core). --wait-quiet S waits up to S seconds before each run until the
-# machine is idle (other processes under 10% of one core for a second).
+# machine is idle (other processes under 10% of one core for a second). --rt latency runs the
+# server and dnsperf as SCHED_FIFO (chrt -f 10) during the latency run, so other processes on a
+# shared machine cannot preempt them (--rt all: during every run; default none).
 #
 # Sends traffic to 127.0.0.1 only. Each dnsperf run is bounded by --duration (at most 30 s).
 set -euo pipefail
@@ -30,9 +32,10 @@ SEED=1
 BUILD=1
 ONLY=""
 WAIT_QUIET=0
+RT=none
 CATEGORIES=(service headless srv ptr pod nodata externalname nxdomain mix)
 
-usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
     case "$1" in
         --services) SERVICES=$2; shift 2 ;;
@@ -46,6 +49,7 @@ while [ $# -gt 0 ]; do
         --no-build) BUILD=0; shift ;;
         --only) ONLY=$2; shift 2 ;;
         --wait-quiet) WAIT_QUIET=$2; shift 2 ;;
+        --rt) RT=$2; shift 2 ;;
         -h|--help) usage 0 ;;
         *) echo "unknown option: $1" >&2; usage 2 ;;
     esac
@@ -54,6 +58,8 @@ if [ "$DURATION" -gt 30 ]; then
     echo "--duration $DURATION: capped at 30 s" >&2
     DURATION=30
 fi
+case "$RT" in none|latency|all) ;; *) echo "--rt: none, latency or all" >&2; exit 2 ;; esac
+if [ "$RT" != none ] && ! command -v chrt >/dev/null; then echo "--rt needs chrt (util-linux)" >&2; exit 2; fi
 if [ -n "$ONLY" ]; then
     IFS=',' read -r -a CATEGORIES <<< "$ONLY"
 fi
@@ -124,6 +130,15 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$SERVER_PID/status"; }
 hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$SERVER_PID/status"; }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$SERVER_PID/stat"; }
 TICKS=$(getconf CLK_TCK)
+# Scheduling policy of every thread of the server: `fifo` or `other`.
+server_policy() {
+    local tid
+    for tid in /proc/"$SERVER_PID"/task/*; do
+        if [ "$1" = fifo ]; then chrt -f -p 10 "${tid##*/}" >/dev/null; else chrt -o -p 0 "${tid##*/}" >/dev/null; fi
+    done
+}
+CLIENT_RT=()
+if [ "$RT" = all ]; then server_policy fifo; CLIENT_RT=(chrt -f 10); fi
 RSS_IDLE=$(rss_kb)
 echo "== ready after ${READY_S} s; VmRSS ${RSS_IDLE} kB" >&2
 
@@ -162,7 +177,7 @@ run_category() {
     wait_quiet
     local t0 b0 b1; t0=$(cpu_ticks); b0=$(busy_ticks)
     /usr/bin/time -f '%P' -o "$OUT/dnsperf-$cat.cpu" \
-        taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$PORT" -d "$file" -l "$DURATION" \
+        "${CLIENT_RT[@]}" taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$PORT" -d "$file" -l "$DURATION" \
         -c "$CLIENTS" -T 1 -q "$OUTSTANDING" >"$log" 2>&1 || true
     local t1; t1=$(cpu_ticks); b1=$(busy_ticks)
     local qps avg lost codes completed sent cpu client others
@@ -179,7 +194,7 @@ run_category() {
         'BEGIN { o = (b - s) / hz / d * 100 - c; if (o < 0) o = 0; printf "%.0f", o }')
     if [ -z "$qps" ]; then
         PROBLEMS+=("$cat: dnsperf produced no statistics (see $log)")
-        ROWS+=("| $cat | - | - | - | - | - | - | dnsperf failed |")
+        ROWS+=("| $cat | - | - | - | - | - | - | - | dnsperf failed |")
         return
     fi
     # Correctness: only the expected RCODEs, in the expected proportion.
@@ -202,7 +217,9 @@ run_category() {
             PROBLEMS+=("$cat: NXDOMAIN share $nx/$completed, expected $enx/$((eok + enx)) ($codes)")
         fi
     fi
-    ROWS+=("| $cat | $(printf '%.0f' "$qps") | $avg | $lost | $cpu% | $client | $others% | $codes |")
+    local per_core
+    per_core=$(awk -v q="$qps" -v c="$cpu" 'BEGIN { if (c > 0) printf "%.0f", q / (c / 100); else print "-" }')
+    ROWS+=("| $cat | $(printf '%.0f' "$qps") | $avg | $lost | $cpu% | $per_core | $client | $others% | $codes |")
     echo "   $cat: $(printf '%.0f' "$qps") qps, avg $avg ms, lost $lost%, server CPU $cpu%, dnsperf CPU $client, others $others%, $codes" >&2
 }
 
@@ -215,10 +232,12 @@ done
 echo "== latency: mix.txt at $LATENCY_QPS qps for $DURATION s (dnsperf -v)" >&2
 LAT_LOG=$OUT/dnsperf-latency.txt
 wait_quiet
+if [ "$RT" = latency ]; then server_policy fifo; CLIENT_RT=(chrt -f 10); fi
 LB0=$(busy_ticks); LT0=$(cpu_ticks)
-taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$PORT" -d "$OUT/queries/mix.txt" -l "$DURATION" \
+"${CLIENT_RT[@]}" taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$PORT" -d "$OUT/queries/mix.txt" -l "$DURATION" \
     -c "$CLIENTS" -T 1 -q "$OUTSTANDING" -Q "$LATENCY_QPS" -v >"$LAT_LOG" 2>&1 || true
 LB1=$(busy_ticks); LT1=$(cpu_ticks)
+if [ "$RT" = latency ]; then server_policy other; fi
 LAT_CPU=$(awk -v s="$((LT1 - LT0))" -v hz="$TICKS" -v d="$DURATION" 'BEGIN { printf "%.0f", s / hz / d * 100 }')
 LAT_BUSY=$(awk -v b="$((LB1 - LB0))" -v hz="$TICKS" -v d="$DURATION" 'BEGIN { printf "%.0f", b / hz / d * 100 }')
 # "> RCODE name type seconds" per answered query. Names of nxdomain.txt must get NXDOMAIN, every
@@ -266,10 +285,11 @@ REPORT=$OUT/results.md
     echo "- cluster: $(head -1 "$OUT/cluster-summary.txt")"
     echo "- server: \`taskset -c $SERVER_CPU rollcall serve --corefile bench/out/Corefile --threads 1\` (ready ${READY_S} s after start)"
     echo "- client: \`taskset -c $CLIENT_CPU dnsperf -s 127.0.0.1 -p $PORT -d bench/out/queries/CATEGORY.txt -l $DURATION -c $CLIENTS -T 1 -q $OUTSTANDING\`"
+    echo "- scheduling: --rt $RT (SCHED_FIFO via chrt: none = ordinary scheduling); --wait-quiet $WAIT_QUIET"
     echo "- RSS (VmRSS): ${RSS_IDLE} kB after loading, ${RSS_LOADED} kB after all runs (peak VmHWM ${HWM} kB)"
     echo
-    echo "| category | QPS | avg latency (ms) | lost % | server CPU | dnsperf CPU | others | response codes |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---|"
+    echo "| category | QPS | avg latency (ms) | lost % | server CPU | QPS per server core | dnsperf CPU | others | response codes |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---|"
     for row in "${ROWS[@]}"; do echo "$row"; done
     echo
     echo "Latency: \`dnsperf ... -d mix.txt -Q $LATENCY_QPS -v\`; percentiles over the $LAT_N per-query latencies dnsperf -v printed (server CPU $LAT_CPU%, whole machine busy $LAT_BUSY% of one core, dnsperf included):"

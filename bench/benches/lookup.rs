@@ -10,7 +10,9 @@
 //! Run: `cargo bench -p rollcall-bench --bench lookup` (uses bench/out/ if run-dnsperf.sh
 //! generated it, else generates 5,000 Services / 50,000 pods there first). Environment:
 //! `ROLLCALL_BENCH_DIR` (cluster directory), `ROLLCALL_BENCH_SERVICES`, `ROLLCALL_BENCH_PODS`
-//! (when generating), `ROLLCALL_BENCH_SECS` (measured seconds per repetition, default 1).
+//! (when generating), `ROLLCALL_BENCH_SECS` (measured seconds per repetition, default 1),
+//! `ROLLCALL_BENCH_ONLY` (comma-separated categories, e.g. `srv,ptr`, and `store`; for profiling
+//! one case with `perf record`).
 //!
 //! No criterion: each case is warmed up with one pass over its queries, then measured in
 //! `REPS` repetitions of about `ROLLCALL_BENCH_SECS` each; the table shows the fastest and the
@@ -38,18 +40,41 @@ use rollcall_bench::synth::{self, Options};
 use tokio_util::sync::CancellationToken;
 
 const REPS: usize = 5;
-const CATEGORIES: &[&str] = &["service", "headless", "srv", "ptr", "pod", "nodata", "externalname", "nxdomain", "mix"];
+const CATEGORIES: &[&str] = &[
+    "service",
+    "headless",
+    "srv",
+    "ptr",
+    "pod",
+    "nodata",
+    "externalname",
+    "nxdomain",
+    "mix",
+];
 
 fn main() {
-    let dir = std::env::var_os("ROLLCALL_BENCH_DIR").map_or_else(synth::default_out_dir, PathBuf::from);
+    let dir =
+        std::env::var_os("ROLLCALL_BENCH_DIR").map_or_else(synth::default_out_dir, PathBuf::from);
     let secs: f64 = env_or("ROLLCALL_BENCH_SECS", 1.0);
+    let only: Option<Vec<String>> = std::env::var("ROLLCALL_BENCH_ONLY").ok().map(|v| {
+        v.split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
+    });
+    let wanted = |what: &str| only.as_ref().is_none_or(|o| o.iter().any(|x| x == what));
     if !dir.join("Corefile").exists() || !dir.join("queries/expected.tsv").exists() {
         let opts = Options {
             services: env_or("ROLLCALL_BENCH_SERVICES", 5000),
             pods: env_or("ROLLCALL_BENCH_PODS", 50_000),
             ..Options::default()
         };
-        eprintln!("generating {} Services / {} pods into {}", opts.services, opts.pods, dir.display());
+        eprintln!(
+            "generating {} Services / {} pods into {}",
+            opts.services,
+            opts.pods,
+            dir.display()
+        );
         match synth::write_all(&opts, &dir) {
             Ok(summary) => eprintln!("{summary}"),
             Err(e) => fail(&format!("gen-cluster into {}: {e}", dir.display())),
@@ -61,27 +86,35 @@ fn main() {
     println!();
 
     let dispatcher = dispatcher_from_corefile(&dir);
-    let expected = synth::read_expected(&dir.join("queries/expected.tsv")).unwrap_or_else(|e| fail(&format!("expected.tsv: {e}")));
+    let expected = synth::read_expected(&dir.join("queries/expected.tsv"))
+        .unwrap_or_else(|e| fail(&format!("expected.tsv: {e}")));
 
     println!("## Dispatcher::respond (wire query in, wire reply out; UDP, no EDNS; one thread)");
     println!();
-    println!("| category | queries | ns/op (best) | ns/op (median) | Mqps/core (best) | rcodes of one pass |");
+    println!(
+        "| category | queries | ns/op (best) | ns/op (median) | Mqps/core (best) | rcodes of one pass |"
+    );
     println!("|---|---:|---:|---:|---:|---|");
     let src = SocketAddr::from(([127, 0, 0, 1], 40000));
     let mut failures = Vec::new();
-    for &cat in CATEGORIES {
+    for &cat in CATEGORIES.iter().filter(|c| wanted(c)) {
         let path = dir.join(format!("queries/{cat}.txt"));
         let Ok(lines) = synth::read_queries(&path) else {
             continue;
         };
-        let wire: Vec<Vec<u8>> = lines.iter().enumerate().map(|(i, (n, t))| wire_query(i, n, t)).collect();
+        let wire: Vec<Vec<u8>> = lines
+            .iter()
+            .enumerate()
+            .map(|(i, (n, t))| wire_query(i, n, t))
+            .collect();
         if wire.is_empty() {
             continue;
         }
         // Warm-up pass, which also checks every answer's RCODE.
         let mut rcodes = [0usize; 16];
         for q in &wire {
-            let reply = respond_now(&dispatcher, q, src).unwrap_or_else(|| fail(&format!("{cat}: no reply")));
+            let reply = respond_now(&dispatcher, q, src)
+                .unwrap_or_else(|| fail(&format!("{cat}: no reply")));
             rcodes[usize::from(reply[3] & 0x0f)] += 1;
         }
         if let Some((_, _, ok, nx)) = expected.iter().find(|e| e.0 == cat) {
@@ -89,7 +122,10 @@ fn main() {
             let got_nx = rcodes[3];
             // Files are sent whole here, so the counts must match exactly.
             if got_ok != *ok || got_nx != *nx {
-                failures.push(format!("{cat}: expected NOERROR {ok} / NXDOMAIN {nx}, got {}", rcode_text(&rcodes)));
+                failures.push(format!(
+                    "{cat}: expected NOERROR {ok} / NXDOMAIN {nx}, got {}",
+                    rcode_text(&rcodes)
+                ));
             }
         }
         let ns = measure(secs, |i| {
@@ -107,7 +143,9 @@ fn main() {
     }
     println!();
 
-    store_benches(&dir, secs);
+    if wanted("store") {
+        store_benches(&dir, secs);
+    }
 
     if !failures.is_empty() {
         println!("## RCODE MISMATCHES");
@@ -153,20 +191,31 @@ fn measure(secs: f64, mut op: impl FnMut(usize)) -> Timing {
         per_op.push(start.elapsed().as_nanos() as f64 / ops as f64);
     }
     per_op.sort_by(f64::total_cmp);
-    Timing { best: per_op[0], median: per_op[per_op.len() / 2] }
+    Timing {
+        best: per_op[0],
+        median: per_op[per_op.len() / 2],
+    }
 }
 
 /// The dispatcher `rollcall serve` would build for the first listener of the Corefile, with the
 /// manifest source started and synced.
 fn dispatcher_from_corefile(dir: &Path) -> Dispatcher {
     let corefile = dir.join("Corefile");
-    let setup = rollcall::load_corefile(&corefile, 53).unwrap_or_else(|e| fail(&format!("{}: {e}", corefile.display())));
-    let chains: Vec<Chain> = setup.blocks.iter().map(|b| Chain::from(b.chain.clone())).collect();
+    let setup = rollcall::load_corefile(&corefile, 53)
+        .unwrap_or_else(|e| fail(&format!("{}: {e}", corefile.display())));
+    let chains: Vec<Chain> = setup
+        .blocks
+        .iter()
+        .map(|b| Chain::from(b.chain.clone()))
+        .collect();
     let listeners = setup.listeners();
     let Some((_, routes)) = listeners.into_iter().next() else {
         fail("the Corefile has no listener")
     };
-    let routes = routes.into_iter().map(|(zone, i)| (zone, Arc::clone(&chains[i]))).collect();
+    let routes = routes
+        .into_iter()
+        .map(|(zone, i)| (zone, Arc::clone(&chains[i])))
+        .collect();
     let dispatcher = Dispatcher::new(routes);
 
     // The source runs on a current-thread runtime that only moves while we block on it: after the
@@ -178,7 +227,10 @@ fn dispatcher_from_corefile(dir: &Path) -> Dispatcher {
     let readiness = setup.readiness;
     let started = Instant::now();
     runtime.block_on(async {
-        let ctx = StartContext { shutdown: CancellationToken::new(), bound: std::sync::Mutex::new(Vec::new()) };
+        let ctx = StartContext {
+            shutdown: CancellationToken::new(),
+            bound: std::sync::Mutex::new(Vec::new()),
+        };
         for hook in setup.hooks {
             hook(&ctx).unwrap_or_else(|e| fail(&format!("start hook: {e}")));
         }
@@ -189,7 +241,10 @@ fn dispatcher_from_corefile(dir: &Path) -> Dispatcher {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     });
-    println!("Corefile setup + manifest source synced in {:.2} s", started.elapsed().as_secs_f64());
+    println!(
+        "Corefile setup + manifest source synced in {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
     // Keep the runtime (and the source task) alive without running it.
     std::mem::forget(runtime);
     dispatcher
@@ -206,19 +261,24 @@ fn respond_now(dispatcher: &Dispatcher, query: &[u8], src: SocketAddr) -> Option
 }
 
 fn wire_query(i: usize, name: &str, qtype: &str) -> Vec<u8> {
-    let name = Name::from_ascii(if name.ends_with('.') { name.to_string() } else { format!("{name}.") })
-        .unwrap_or_else(|e| fail(&format!("{name}: {e}")));
+    let name = Name::from_ascii(if name.ends_with('.') {
+        name.to_string()
+    } else {
+        format!("{name}.")
+    })
+    .unwrap_or_else(|e| fail(&format!("{name}: {e}")));
     let qtype = RecordType::from_str(qtype).unwrap_or_else(|e| fail(&format!("{qtype}: {e}")));
     let mut msg = Message::new((i % 65536) as u16, MessageType::Query, OpCode::Query);
     msg.metadata.recursion_desired = true;
     msg.add_query(Query::query(name, qtype));
-    msg.to_vec().unwrap_or_else(|e| fail(&format!("encode: {e}")))
+    msg.to_vec()
+        .unwrap_or_else(|e| fail(&format!("encode: {e}")))
 }
 
 fn rcode_text(counts: &[usize; 16]) -> String {
     const NAMES: [&str; 16] = [
-        "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH",
-        "NOTZONE", "RCODE11", "RCODE12", "RCODE13", "RCODE14", "RCODE15",
+        "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN", "YXRRSET",
+        "NXRRSET", "NOTAUTH", "NOTZONE", "RCODE11", "RCODE12", "RCODE13", "RCODE14", "RCODE15",
     ];
     counts
         .iter()
@@ -234,7 +294,11 @@ fn store_benches(dir: &Path, secs: f64) {
     let report = manifests::load_dir(&dir.join("cluster"), &Filter::default());
     let load = started.elapsed();
     if !report.errors.is_empty() {
-        fail(&format!("{} manifest errors, first: {}", report.errors.len(), report.errors[0]));
+        fail(&format!(
+            "{} manifest errors, first: {}",
+            report.errors.len(),
+            report.errors[0]
+        ));
     }
     let objects = report.objects.len();
     let store = Store::new();
@@ -251,23 +315,41 @@ fn store_benches(dir: &Path, secs: f64) {
     );
     println!();
 
-    let read = |cat: &str| synth::read_queries(&dir.join(format!("queries/{cat}.txt"))).unwrap_or_default();
+    let read = |cat: &str| {
+        synth::read_queries(&dir.join(format!("queries/{cat}.txt"))).unwrap_or_default()
+    };
     // `name.namespace` keys of the Services the service category asks for.
     let hits: Vec<String> = read("service")
         .iter()
         .filter_map(|(n, _)| n.strip_suffix(".svc.cluster.local").map(str::to_string))
         .collect();
-    let misses: Vec<String> = (0..10_000).map(|i| format!("missing-{i}.ns-{}", i % 48)).collect();
+    let misses: Vec<String> = (0..10_000)
+        .map(|i| format!("missing-{i}.ns-{}", i % 48))
+        .collect();
     let pod_ips: Vec<IpAddr> = read("pod")
         .iter()
-        .filter_map(|(n, t)| (t == "A").then(|| n.split('.').next()?.replace('-', ".").parse::<Ipv4Addr>().ok()).flatten())
+        .filter_map(|(n, t)| {
+            (t == "A")
+                .then(|| {
+                    n.split('.')
+                        .next()?
+                        .replace('-', ".")
+                        .parse::<Ipv4Addr>()
+                        .ok()
+                })
+                .flatten()
+        })
         .map(IpAddr::V4)
         .collect();
     let cluster_ips: Vec<IpAddr> = read("ptr")
         .iter()
         .filter_map(|(n, _)| {
             let head = n.strip_suffix(".in-addr.arpa")?;
-            let o: Vec<u8> = head.split('.').rev().filter_map(|x| x.parse().ok()).collect();
+            let o: Vec<u8> = head
+                .split('.')
+                .rev()
+                .filter_map(|x| x.parse().ok())
+                .collect();
             (o.len() == 4 && o[1] == 96).then(|| IpAddr::V4(Ipv4Addr::new(o[0], o[1], o[2], o[3])))
         })
         .collect();
@@ -275,39 +357,76 @@ fn store_benches(dir: &Path, secs: f64) {
     println!("| operation | keys | ns/op (best) | ns/op (median) | found |");
     println!("|---|---:|---:|---:|---:|");
     let row = |label: &str, keys: usize, found: usize, t: Timing| {
-        println!("| {label} | {keys} | {:.1} | {:.1} | {found} |", t.best, t.median);
+        println!(
+            "| {label} | {keys} | {:.1} | {:.1} | {found} |",
+            t.best, t.median
+        );
     };
     if !hits.is_empty() {
         let found = hits.iter().filter(|k| store.service(k).is_some()).count();
-        row("Store::service (hit)", hits.len(), found, measure(secs, |i| {
-            black_box(store.service(black_box(&hits[i % hits.len()])));
-        }));
+        row(
+            "Store::service (hit)",
+            hits.len(),
+            found,
+            measure(secs, |i| {
+                black_box(store.service(black_box(&hits[i % hits.len()])));
+            }),
+        );
     }
     let found = misses.iter().filter(|k| store.service(k).is_some()).count();
-    row("Store::service (miss)", misses.len(), found, measure(secs, |i| {
-        black_box(store.service(black_box(&misses[i % misses.len()])));
-    }));
+    row(
+        "Store::service (miss)",
+        misses.len(),
+        found,
+        measure(secs, |i| {
+            black_box(store.service(black_box(&misses[i % misses.len()])));
+        }),
+    );
     if !pod_ips.is_empty() {
-        let found = pod_ips.iter().filter(|ip| store.pods_at(**ip).is_some()).count();
-        row("Store::pods_at", pod_ips.len(), found, measure(secs, |i| {
-            black_box(store.pods_at(black_box(pod_ips[i % pod_ips.len()])));
-        }));
+        let found = pod_ips
+            .iter()
+            .filter(|ip| store.pods_at(**ip).is_some())
+            .count();
+        row(
+            "Store::pods_at",
+            pod_ips.len(),
+            found,
+            measure(secs, |i| {
+                black_box(store.pods_at(black_box(pod_ips[i % pod_ips.len()])));
+            }),
+        );
     }
     if !cluster_ips.is_empty() {
-        let found = cluster_ips.iter().filter(|ip| store.ptr(**ip).is_some()).count();
-        row("Store::ptr (ClusterIPs)", cluster_ips.len(), found, measure(secs, |i| {
-            black_box(store.ptr(black_box(cluster_ips[i % cluster_ips.len()])));
-        }));
+        let found = cluster_ips
+            .iter()
+            .filter(|ip| store.ptr(**ip).is_some())
+            .count();
+        row(
+            "Store::ptr (ClusterIPs)",
+            cluster_ips.len(),
+            found,
+            measure(secs, |i| {
+                black_box(store.ptr(black_box(cluster_ips[i % cluster_ips.len()])));
+            }),
+        );
     }
     let ns: Vec<String> = (0..48).map(|i| format!("ns-{i}")).collect();
-    row("Store::namespace_exists", ns.len(), ns.iter().filter(|n| store.namespace_exists(n)).count(), measure(secs, |i| {
-        black_box(store.namespace_exists(black_box(&ns[i % ns.len()])));
-    }));
+    row(
+        "Store::namespace_exists",
+        ns.len(),
+        ns.iter().filter(|n| store.namespace_exists(n)).count(),
+        measure(secs, |i| {
+            black_box(store.namespace_exists(black_box(&ns[i % ns.len()])));
+        }),
+    );
     println!();
 }
 
 fn env_or<T: FromStr>(key: &str, default: T) -> T {
-    std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn fail(message: &str) -> ! {

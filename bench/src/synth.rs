@@ -101,7 +101,9 @@ impl Rng {
     /// Like the suffixes Kubernetes controllers generate (no vowels, no confusable digits).
     pub fn suffix(&mut self, len: usize) -> String {
         const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-        (0..len).map(|_| char::from(ALPHABET[self.below(ALPHABET.len())])).collect()
+        (0..len)
+            .map(|_| char::from(ALPHABET[self.below(ALPHABET.len())]))
+            .collect()
     }
 }
 
@@ -172,40 +174,113 @@ pub struct Cluster {
 }
 
 const DEPLOYMENTS: &[&str] = &[
-    "web", "api", "auth", "cart", "checkout", "catalog", "search", "payments", "orders", "users",
-    "inventory", "notify", "gateway", "frontend", "backend", "worker", "billing", "shipping",
-    "reviews", "ratings", "recommend", "session", "profile", "media", "upload", "report",
+    "web",
+    "api",
+    "auth",
+    "cart",
+    "checkout",
+    "catalog",
+    "search",
+    "payments",
+    "orders",
+    "users",
+    "inventory",
+    "notify",
+    "gateway",
+    "frontend",
+    "backend",
+    "worker",
+    "billing",
+    "shipping",
+    "reviews",
+    "ratings",
+    "recommend",
+    "session",
+    "profile",
+    "media",
+    "upload",
+    "report",
 ];
 /// (prefix, ports) of StatefulSet-style databases and brokers.
 const STATEFUL: &[(&str, &[(&str, &str, u16)])] = &[
     ("redis", &[("redis", "TCP", 6379)]),
     ("postgres", &[("postgres", "TCP", 5432)]),
-    ("kafka", &[("kafka", "TCP", 9092), ("controller", "TCP", 9093)]),
-    ("zookeeper", &[("client", "TCP", 2181), ("peer", "TCP", 2888), ("election", "TCP", 3888)]),
-    ("elasticsearch", &[("http", "TCP", 9200), ("transport", "TCP", 9300)]),
+    (
+        "kafka",
+        &[("kafka", "TCP", 9092), ("controller", "TCP", 9093)],
+    ),
+    (
+        "zookeeper",
+        &[
+            ("client", "TCP", 2181),
+            ("peer", "TCP", 2888),
+            ("election", "TCP", 3888),
+        ],
+    ),
+    (
+        "elasticsearch",
+        &[("http", "TCP", 9200), ("transport", "TCP", 9300)],
+    ),
     ("mongo", &[("mongodb", "TCP", 27017)]),
     ("mysql", &[("mysql", "TCP", 3306)]),
-    ("rabbitmq", &[("amqp", "TCP", 5672), ("management", "TCP", 15672)]),
+    (
+        "rabbitmq",
+        &[("amqp", "TCP", 5672), ("management", "TCP", 15672)],
+    ),
     ("etcd", &[("client", "TCP", 2379), ("peer", "TCP", 2380)]),
     ("cassandra", &[("cql", "TCP", 9042)]),
-    ("memcached", &[("memcache", "TCP", 11211), ("memcache-udp", "UDP", 11211)]),
+    (
+        "memcached",
+        &[("memcache", "TCP", 11211), ("memcache-udp", "UDP", 11211)],
+    ),
 ];
 const EXTERNAL_PREFIXES: &[&str] = &["ext-db", "partner-api", "legacy", "saas", "mail", "storage"];
 const EXTERNAL_DOMAINS: &[&str] = &[
-    "example.com", "example.net", "example.org", "corp.example.com", "partner.example.net",
-    "rds.example-cloud.com", "cache.example-cloud.com", "api.example.io",
+    "example.com",
+    "example.net",
+    "example.org",
+    "corp.example.com",
+    "partner.example.net",
+    "rds.example-cloud.com",
+    "cache.example-cloud.com",
+    "api.example.io",
 ];
 /// Names a pod looks up outside the cluster (their search-path expansions are NXDOMAIN).
 const EXTERNAL_LOOKUPS: &[&str] = &[
-    "api.github.com", "registry-1.docker.io", "s3.amazonaws.com", "sts.amazonaws.com",
-    "www.googleapis.com", "oauth2.googleapis.com", "pypi.org", "files.pythonhosted.org",
-    "registry.npmjs.org", "proxy.golang.org", "login.microsoftonline.com", "api.stripe.com",
-    "hooks.slack.com", "sentry.io", "o1.ingest.sentry.io", "api.datadoghq.com", "ghcr.io",
-    "quay.io", "storage.googleapis.com", "dynamodb.us-east-1.amazonaws.com",
+    "api.github.com",
+    "registry-1.docker.io",
+    "s3.amazonaws.com",
+    "sts.amazonaws.com",
+    "www.googleapis.com",
+    "oauth2.googleapis.com",
+    "pypi.org",
+    "files.pythonhosted.org",
+    "registry.npmjs.org",
+    "proxy.golang.org",
+    "login.microsoftonline.com",
+    "api.stripe.com",
+    "hooks.slack.com",
+    "sentry.io",
+    "o1.ingest.sentry.io",
+    "api.datadoghq.com",
+    "ghcr.io",
+    "quay.io",
+    "storage.googleapis.com",
+    "dynamodb.us-east-1.amazonaws.com",
 ];
 const STANDALONE: &[&str] = &[
-    "job", "cron", "batch", "migrate", "debug", "node-exporter", "fluent-bit", "kube-proxy",
-    "csi-node", "runner", "build", "test",
+    "job",
+    "cron",
+    "batch",
+    "migrate",
+    "debug",
+    "node-exporter",
+    "fluent-bit",
+    "kube-proxy",
+    "csi-node",
+    "runner",
+    "build",
+    "test",
 ];
 
 fn v4_add(base: Ipv4Addr, n: u32) -> Ipv4Addr {
@@ -241,17 +316,39 @@ pub fn generate(opts: &Options) -> Cluster {
         for _ in 0..2 {
             let name = format!("coredns-{}-{}", rng.suffix(10), rng.suffix(5));
             let pod = new_pod(&mut pods, name, 0, "kube-dns", false);
-            eps.push(Endpoint { pod, ready: true, hostname: None });
+            eps.push(Endpoint {
+                pod,
+                ready: true,
+                hostname: None,
+            });
         }
         services.push(Service {
             name: "kube-dns".into(),
             ns: 0,
-            kind: Kind::ClusterIp { v4: KNOWN_ADDR, v6: None },
+            kind: Kind::ClusterIp {
+                v4: KNOWN_ADDR,
+                v6: None,
+            },
             dual: false,
             ports: vec![
-                Port { name: "dns", protocol: "UDP", port: 53, target: 53 },
-                Port { name: "dns-tcp", protocol: "TCP", port: 53, target: 53 },
-                Port { name: "metrics", protocol: "TCP", port: 9153, target: 9153 },
+                Port {
+                    name: "dns",
+                    protocol: "UDP",
+                    port: 53,
+                    target: 53,
+                },
+                Port {
+                    name: "dns-tcp",
+                    protocol: "TCP",
+                    port: 53,
+                    target: 53,
+                },
+                Port {
+                    name: "metrics",
+                    protocol: "TCP",
+                    port: 9153,
+                    target: 9153,
+                },
             ],
             slices: vec![(format!("kube-dns-{}", rng.suffix(5)), eps)],
         });
@@ -279,18 +376,43 @@ pub fn generate(opts: &Options) -> Cluster {
                 let v4 = v4_add(service_base, id as u32);
                 let dual = rng.percent(20);
                 let v6 = dual.then(|| Ipv6Addr::new(0xfd00, 0x10, 0x96, 0, 0, 0, 0, id as u16));
-                let mut ports = vec![Port { name: "http", protocol: "TCP", port: 80, target: 8080 }];
+                let mut ports = vec![Port {
+                    name: "http",
+                    protocol: "TCP",
+                    port: 80,
+                    target: 8080,
+                }];
                 if rng.percent(50) {
-                    ports.push(Port { name: "grpc", protocol: "TCP", port: 9090, target: 9090 });
+                    ports.push(Port {
+                        name: "grpc",
+                        protocol: "TCP",
+                        port: 9090,
+                        target: 9090,
+                    });
                 }
                 if rng.percent(40) {
-                    ports.push(Port { name: "metrics", protocol: "TCP", port: 9100, target: 9100 });
+                    ports.push(Port {
+                        name: "metrics",
+                        protocol: "TCP",
+                        port: 9100,
+                        target: 9100,
+                    });
                 }
                 if rng.percent(20) {
-                    ports.push(Port { name: "https", protocol: "TCP", port: 443, target: 8443 });
+                    ports.push(Port {
+                        name: "https",
+                        protocol: "TCP",
+                        port: 443,
+                        target: 8443,
+                    });
                 }
                 if rng.percent(5) {
-                    ports.push(Port { name: "syslog", protocol: "UDP", port: 514, target: 5514 });
+                    ports.push(Port {
+                        name: "syslog",
+                        protocol: "UDP",
+                        port: 514,
+                        target: 5514,
+                    });
                 }
                 let ready = *rng.pick(&[1usize, 2, 2, 3, 3, 3, 4, 5, 6]);
                 let not_ready = usize::from(rng.percent(20));
@@ -299,12 +421,23 @@ pub fn generate(opts: &Options) -> Cluster {
                 for k in 0..ready + not_ready {
                     let pod_name = format!("{name}-{hash}-{}", rng.suffix(5));
                     let pod = new_pod(&mut pods, pod_name, ns, &name, dual);
-                    eps.push(Endpoint { pod, ready: k < ready, hostname: None });
+                    eps.push(Endpoint {
+                        pod,
+                        ready: k < ready,
+                        hostname: None,
+                    });
                 }
                 // The not-ready endpoint lands anywhere in the slice.
                 rng.shuffle(&mut eps);
                 let slices = split_slices(&mut rng, &name, eps);
-                services.push(Service { name, ns, kind: Kind::ClusterIp { v4, v6 }, dual, ports, slices });
+                services.push(Service {
+                    name,
+                    ns,
+                    kind: Kind::ClusterIp { v4, v6 },
+                    dual,
+                    ports,
+                    slices,
+                });
             }
             1 => {
                 let (prefix, main_ports) = *rng.pick(STATEFUL);
@@ -312,10 +445,20 @@ pub fn generate(opts: &Options) -> Cluster {
                 let dual = rng.percent(10);
                 let mut ports: Vec<Port> = main_ports
                     .iter()
-                    .map(|&(name, protocol, port)| Port { name, protocol, port, target: port })
+                    .map(|&(name, protocol, port)| Port {
+                        name,
+                        protocol,
+                        port,
+                        target: port,
+                    })
                     .collect();
                 if rng.percent(50) {
-                    ports.push(Port { name: "metrics", protocol: "TCP", port: 9100, target: 9100 });
+                    ports.push(Port {
+                        name: "metrics",
+                        protocol: "TCP",
+                        port: 9100,
+                        target: 9100,
+                    });
                 }
                 let replicas = *rng.pick(&[2usize, 3, 3, 3, 5, 5]);
                 let starting = rng.percent(15);
@@ -323,10 +466,21 @@ pub fn generate(opts: &Options) -> Cluster {
                 for k in 0..replicas + usize::from(starting) {
                     let pod_name = format!("{name}-{k}");
                     let pod = new_pod(&mut pods, pod_name.clone(), ns, &name, dual);
-                    eps.push(Endpoint { pod, ready: k < replicas, hostname: Some(pod_name) });
+                    eps.push(Endpoint {
+                        pod,
+                        ready: k < replicas,
+                        hostname: Some(pod_name),
+                    });
                 }
                 let slices = split_slices(&mut rng, &name, eps);
-                services.push(Service { name, ns, kind: Kind::Headless, dual, ports, slices });
+                services.push(Service {
+                    name,
+                    ns,
+                    kind: Kind::Headless,
+                    dual,
+                    ports,
+                    slices,
+                });
             }
             _ => {
                 let prefix = *rng.pick(EXTERNAL_PREFIXES);
@@ -361,11 +515,17 @@ pub fn generate(opts: &Options) -> Cluster {
     // Pods that back no Service: jobs, DaemonSets, debugging shells.
     let needed = pods.len();
     if opts.pods < needed {
-        eprintln!("gen-cluster: the Services' endpoints need {needed} pods; generating {needed} instead of {}", opts.pods);
+        eprintln!(
+            "gen-cluster: the Services' endpoints need {needed} pods; generating {needed} instead of {}",
+            opts.pods
+        );
     }
     while pods.len() < opts.pods {
         let prefix = *rng.pick(STANDALONE);
-        let ns = if prefix.starts_with("kube") || prefix.starts_with("csi") || prefix.starts_with("node") {
+        let ns = if prefix.starts_with("kube")
+            || prefix.starts_with("csi")
+            || prefix.starts_with("node")
+        {
             0
         } else {
             1 + rng.below(namespaces.len() - 1)
@@ -389,7 +549,11 @@ pub fn generate(opts: &Options) -> Cluster {
         }
     }
 
-    Cluster { namespaces, services, pods }
+    Cluster {
+        namespaces,
+        services,
+        pods,
+    }
 }
 
 /// Add a pod (its addresses are assigned at the end) and return its index.
@@ -406,11 +570,18 @@ fn new_pod(pods: &mut Vec<Pod>, name: String, ns: usize, app: &str, dual: bool) 
 }
 
 /// One slice, or (a quarter of the Services with four endpoints or more) two.
-fn split_slices(rng: &mut Rng, service: &str, mut eps: Vec<Endpoint>) -> Vec<(String, Vec<Endpoint>)> {
+fn split_slices(
+    rng: &mut Rng,
+    service: &str,
+    mut eps: Vec<Endpoint>,
+) -> Vec<(String, Vec<Endpoint>)> {
     let first = format!("{service}-{}", rng.suffix(5));
     if eps.len() >= 4 && rng.percent(25) {
         let second = eps.split_off(eps.len() / 2);
-        vec![(first, eps), (format!("{service}-{}", rng.suffix(5)), second)]
+        vec![
+            (first, eps),
+            (format!("{service}-{}", rng.suffix(5)), second),
+        ]
     } else {
         vec![(first, eps)]
     }
@@ -450,9 +621,14 @@ pub fn corefile(cluster_dir: &Path, port: u16) -> String {
 }
 
 fn write_manifests(c: &Cluster, dir: &Path) -> io::Result<()> {
-    let mut list = String::from("# Every Namespace of the synthetic cluster, as one List.\napiVersion: v1\nkind: List\nitems:\n");
+    let mut list = String::from(
+        "# Every Namespace of the synthetic cluster, as one List.\napiVersion: v1\nkind: List\nitems:\n",
+    );
     for ns in &c.namespaces {
-        let _ = write!(list, "- apiVersion: v1\n  kind: Namespace\n  metadata:\n    name: {ns}\n");
+        let _ = write!(
+            list,
+            "- apiVersion: v1\n  kind: Namespace\n  metadata:\n    name: {ns}\n"
+        );
     }
     fs::write(dir.join("namespaces.yaml"), list)?;
 
@@ -473,7 +649,10 @@ fn write_manifests(c: &Cluster, dir: &Path) -> io::Result<()> {
     }
     for (ns, text) in c.namespaces.iter().zip(per_ns) {
         if !text.is_empty() {
-            fs::write(dir.join(format!("{ns}.yaml")), format!("# Namespace {ns}: Services, EndpointSlices, Pods.\n{text}"))?;
+            fs::write(
+                dir.join(format!("{ns}.yaml")),
+                format!("# Namespace {ns}: Services, EndpointSlices, Pods.\n{text}"),
+            )?;
         }
     }
     Ok(())
@@ -488,9 +667,15 @@ fn service_yaml(out: &mut String, c: &Cluster, s: &Service) {
     );
     match &s.kind {
         Kind::ClusterIp { v4, v6 } => {
-            let _ = write!(out, "  type: ClusterIP\n  clusterIP: \"{v4}\"\n  clusterIPs:\n  - \"{v4}\"\n");
+            let _ = write!(
+                out,
+                "  type: ClusterIP\n  clusterIP: \"{v4}\"\n  clusterIPs:\n  - \"{v4}\"\n"
+            );
             if let Some(v6) = v6 {
-                let _ = write!(out, "  - \"{v6}\"\n  ipFamilies: [IPv4, IPv6]\n  ipFamilyPolicy: PreferDualStack\n");
+                let _ = write!(
+                    out,
+                    "  - \"{v6}\"\n  ipFamilies: [IPv4, IPv6]\n  ipFamilyPolicy: PreferDualStack\n"
+                );
             } else {
                 out.push_str("  ipFamilies: [IPv4]\n  ipFamilyPolicy: SingleStack\n");
             }
@@ -525,7 +710,11 @@ fn slice_yaml(out: &mut String, c: &Cluster, s: &Service, name: &str, eps: &[End
         if v6 { "IPv6" } else { "IPv4" }
     );
     for p in &s.ports {
-        let _ = write!(out, "- name: {}\n  protocol: {}\n  port: {}\n", p.name, p.protocol, p.target);
+        let _ = write!(
+            out,
+            "- name: {}\n  protocol: {}\n  port: {}\n",
+            p.name, p.protocol, p.target
+        );
     }
     out.push_str("endpoints:\n");
     for e in eps {
@@ -581,7 +770,10 @@ pub struct Q {
 
 impl Q {
     fn new(name: impl Into<String>, qtype: &'static str) -> Self {
-        Q { name: name.into(), qtype }
+        Q {
+            name: name.into(),
+            qtype,
+        }
     }
 }
 
@@ -676,7 +868,10 @@ impl Queries {
             }
             if !matches!(s.kind, Kind::ExternalName(_)) {
                 for p in &s.ports {
-                    srv.push(Q::new(format!("_{}._{}.{fqdn}", p.name, p.protocol.to_ascii_lowercase()), "SRV"));
+                    srv.push(Q::new(
+                        format!("_{}._{}.{fqdn}", p.name, p.protocol.to_ascii_lowercase()),
+                        "SRV",
+                    ));
                 }
             }
         }
@@ -686,15 +881,24 @@ impl Queries {
         let mut pod = Vec::new();
         for p in &c.pods {
             let v4 = IpAddr::V4(p.v4);
-            pod.push(Q::new(format!("{}.{}.pod.{ZONE}", dashed(v4), ns(p.ns)), "A"));
+            pod.push(Q::new(
+                format!("{}.{}.pod.{ZONE}", dashed(v4), ns(p.ns)),
+                "A",
+            ));
             ptr.push(Q::new(reverse_name(v4), "PTR"));
             match p.v6 {
                 Some(v6) => {
                     let v6 = IpAddr::V6(v6);
-                    pod.push(Q::new(format!("{}.{}.pod.{ZONE}", dashed(v6), ns(p.ns)), "AAAA"));
+                    pod.push(Q::new(
+                        format!("{}.{}.pod.{ZONE}", dashed(v6), ns(p.ns)),
+                        "AAAA",
+                    ));
                     ptr.push(Q::new(reverse_name(v6), "PTR"));
                 }
-                None => nodata.push(Q::new(format!("{}.{}.pod.{ZONE}", dashed(v4), ns(p.ns)), "AAAA")),
+                None => nodata.push(Q::new(
+                    format!("{}.{}.pod.{ZONE}", dashed(v4), ns(p.ns)),
+                    "AAAA",
+                )),
             }
         }
 
@@ -703,7 +907,11 @@ impl Queries {
         let target = opts.min_lines.max(1000);
         let mut nx_set = HashSet::new();
         let mut nxdomain = Vec::new();
-        let resolvable: Vec<&Service> = c.services.iter().filter(|s| !matches!(s.kind, Kind::ExternalName(_))).collect();
+        let resolvable: Vec<&Service> = c
+            .services
+            .iter()
+            .filter(|s| !matches!(s.kind, Kind::ExternalName(_)))
+            .collect();
         let mut attempts = 0;
         while nxdomain.len() < target && attempts < target * 20 {
             attempts += 1;
@@ -713,7 +921,11 @@ impl Queries {
                 // An external name: `<name>.<client>.svc`, `<name>.svc`, `<name>.cluster.local`.
                 0..=3 => {
                     let host = *rng.pick(EXTERNAL_LOOKUPS);
-                    let host = if rng.percent(50) { host.to_string() } else { format!("{}-{}", rng.suffix(4), host) };
+                    let host = if rng.percent(50) {
+                        host.to_string()
+                    } else {
+                        format!("{}-{}", rng.suffix(4), host)
+                    };
                     match rng.below(3) {
                         0 => format!("{host}.{client}.svc.{ZONE}"),
                         1 => format!("{host}.svc.{ZONE}"),
@@ -754,14 +966,54 @@ impl Queries {
         }
 
         let categories = vec![
-            Category { name: "service", distinct: service, nxdomain: false, mix_percent: 40 },
-            Category { name: "nodata", distinct: nodata, nxdomain: false, mix_percent: 15 },
-            Category { name: "headless", distinct: headless, nxdomain: false, mix_percent: 10 },
-            Category { name: "srv", distinct: srv, nxdomain: false, mix_percent: 7 },
-            Category { name: "ptr", distinct: ptr, nxdomain: false, mix_percent: 7 },
-            Category { name: "pod", distinct: pod, nxdomain: false, mix_percent: 7 },
-            Category { name: "externalname", distinct: external, nxdomain: false, mix_percent: 4 },
-            Category { name: "nxdomain", distinct: nxdomain, nxdomain: true, mix_percent: 10 },
+            Category {
+                name: "service",
+                distinct: service,
+                nxdomain: false,
+                mix_percent: 40,
+            },
+            Category {
+                name: "nodata",
+                distinct: nodata,
+                nxdomain: false,
+                mix_percent: 15,
+            },
+            Category {
+                name: "headless",
+                distinct: headless,
+                nxdomain: false,
+                mix_percent: 10,
+            },
+            Category {
+                name: "srv",
+                distinct: srv,
+                nxdomain: false,
+                mix_percent: 7,
+            },
+            Category {
+                name: "ptr",
+                distinct: ptr,
+                nxdomain: false,
+                mix_percent: 7,
+            },
+            Category {
+                name: "pod",
+                distinct: pod,
+                nxdomain: false,
+                mix_percent: 7,
+            },
+            Category {
+                name: "externalname",
+                distinct: external,
+                nxdomain: false,
+                mix_percent: 4,
+            },
+            Category {
+                name: "nxdomain",
+                distinct: nxdomain,
+                nxdomain: true,
+                mix_percent: 10,
+            },
         ];
         debug_assert_eq!(categories.iter().map(|c| c.mix_percent).sum::<usize>(), 100);
 
@@ -778,13 +1030,22 @@ impl Queries {
         }
         rng.shuffle(&mut mix);
 
-        Queries { categories, mix, min_lines: opts.min_lines, seed: opts.seed }
+        Queries {
+            categories,
+            mix,
+            min_lines: opts.min_lines,
+            seed: opts.seed,
+        }
     }
 
     /// A category's file: its distinct queries shuffled, repeated (reshuffled each round) up to
     /// `min_lines`.
     pub fn lines<'a>(&self, cat: &'a Category) -> Vec<&'a Q> {
-        let mut rng = Rng::new(self.seed.wrapping_add(cat.name.len() as u64 * 7919).wrapping_add(cat.distinct.len() as u64));
+        let mut rng = Rng::new(
+            self.seed
+                .wrapping_add(cat.name.len() as u64 * 7919)
+                .wrapping_add(cat.distinct.len() as u64),
+        );
         let mut out: Vec<&Q> = Vec::new();
         if cat.distinct.is_empty() {
             return out;
@@ -802,14 +1063,37 @@ impl Queries {
         let mut expected = String::from("# category\tlines\tdistinct\tnoerror\tnxdomain\n");
         for cat in &self.categories {
             let lines = self.lines(cat);
-            write_queries(&dir.join(format!("{}.txt", cat.name)), lines.iter().copied())?;
-            let (ok, nx) = if cat.nxdomain { (0, lines.len()) } else { (lines.len(), 0) };
-            let _ = writeln!(expected, "{}\t{}\t{}\t{ok}\t{nx}", cat.name, lines.len(), cat.distinct.len());
+            write_queries(
+                &dir.join(format!("{}.txt", cat.name)),
+                lines.iter().copied(),
+            )?;
+            let (ok, nx) = if cat.nxdomain {
+                (0, lines.len())
+            } else {
+                (lines.len(), 0)
+            };
+            let _ = writeln!(
+                expected,
+                "{}\t{}\t{}\t{ok}\t{nx}",
+                cat.name,
+                lines.len(),
+                cat.distinct.len()
+            );
         }
         write_queries(&dir.join("mix.txt"), self.mix.iter().map(|(_, q)| q))?;
-        let nx = self.mix.iter().filter(|(i, _)| self.categories[*i].nxdomain).count();
+        let nx = self
+            .mix
+            .iter()
+            .filter(|(i, _)| self.categories[*i].nxdomain)
+            .count();
         let distinct: HashSet<&Q> = self.mix.iter().map(|(_, q)| q).collect();
-        let _ = writeln!(expected, "mix\t{}\t{}\t{}\t{nx}", self.mix.len(), distinct.len(), self.mix.len() - nx);
+        let _ = writeln!(
+            expected,
+            "mix\t{}\t{}\t{}\t{nx}",
+            self.mix.len(),
+            distinct.len(),
+            self.mix.len() - nx
+        );
         fs::write(dir.join("expected.tsv"), expected)
     }
 }
@@ -825,12 +1109,24 @@ fn write_queries<'a>(path: &Path, queries: impl Iterator<Item = &'a Q>) -> io::R
 fn summary(c: &Cluster, q: &Queries) -> String {
     let count = |f: fn(&Kind) -> bool| c.services.iter().filter(|s| f(&s.kind)).count();
     let cluster_ip = count(|k| matches!(k, Kind::ClusterIp { .. }));
-    let dual = c.services.iter().filter(|s| matches!(s.kind, Kind::ClusterIp { v6: Some(_), .. })).count();
+    let dual = c
+        .services
+        .iter()
+        .filter(|s| matches!(s.kind, Kind::ClusterIp { v6: Some(_), .. }))
+        .count();
     let headless = count(|k| matches!(k, Kind::Headless));
     let external = count(|k| matches!(k, Kind::ExternalName(_)));
-    let slices: usize = c.services.iter().map(|s| s.slices.len() * if s.dual { 2 } else { 1 }).sum();
+    let slices: usize = c
+        .services
+        .iter()
+        .map(|s| s.slices.len() * if s.dual { 2 } else { 1 })
+        .sum();
     let endpoints: usize = c.services.iter().map(|s| s.endpoints().count()).sum();
-    let ready: usize = c.services.iter().map(|s| s.endpoints().filter(|e| e.ready).count()).sum();
+    let ready: usize = c
+        .services
+        .iter()
+        .map(|s| s.endpoints().filter(|e| e.ready).count())
+        .sum();
     let dual_pods = c.pods.iter().filter(|p| p.v6.is_some()).count();
     let mut s = format!(
         "{} namespaces; {} Services ({cluster_ip} ClusterIP of which {dual} dual-stack, {headless} headless, {external} ExternalName); \
@@ -854,7 +1150,10 @@ pub fn read_queries(path: &Path) -> io::Result<Vec<(String, String)>> {
         .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
         .filter_map(|l| {
             let mut parts = l.split_whitespace();
-            Some((parts.next()?.to_string(), parts.next().unwrap_or("A").to_string()))
+            Some((
+                parts.next()?.to_string(),
+                parts.next().unwrap_or("A").to_string(),
+            ))
         })
         .collect())
 }
@@ -867,7 +1166,12 @@ pub fn read_expected(path: &Path) -> io::Result<Vec<(String, usize, usize, usize
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
         .filter_map(|l| {
             let f: Vec<&str> = l.split('\t').collect();
-            Some((f.first()?.to_string(), f.get(1)?.parse().ok()?, f.get(3)?.parse().ok()?, f.get(4)?.parse().ok()?))
+            Some((
+                f.first()?.to_string(),
+                f.get(1)?.parse().ok()?,
+                f.get(3)?.parse().ok()?,
+                f.get(4)?.parse().ok()?,
+            ))
         })
         .collect())
 }
@@ -883,7 +1187,14 @@ mod tests {
 
     #[test]
     fn deterministic_and_unique() {
-        let opts = Options { services: 200, pods: 2000, namespaces: 10, min_lines: 100, mix_lines: 1000, ..Options::default() };
+        let opts = Options {
+            services: 200,
+            pods: 2000,
+            namespaces: 10,
+            min_lines: 100,
+            mix_lines: 1000,
+            ..Options::default()
+        };
         let a = generate(&opts);
         let b = generate(&opts);
         assert_eq!(a.pods.len(), b.pods.len());
@@ -894,7 +1205,11 @@ mod tests {
         assert_eq!(unique.len(), ips_a.len(), "pod IPs are unique");
         let names: HashSet<_> = a.services.iter().map(|s| (s.ns, s.name.clone())).collect();
         assert_eq!(names.len(), a.services.len(), "service names are unique");
-        let headless = a.services.iter().filter(|s| matches!(s.kind, Kind::Headless)).count();
+        let headless = a
+            .services
+            .iter()
+            .filter(|s| matches!(s.kind, Kind::Headless))
+            .count();
         assert_eq!(headless, 199 * 2 / 10);
     }
 
@@ -902,7 +1217,10 @@ mod tests {
     fn dashed_and_reverse() {
         let v6: IpAddr = "fd00:10:244:3::20".parse().unwrap();
         assert_eq!(dashed(v6), "fd00-10-244-3--20");
-        assert_eq!(reverse_name("10.64.1.2".parse().unwrap()), "2.1.64.10.in-addr.arpa");
+        assert_eq!(
+            reverse_name("10.64.1.2".parse().unwrap()),
+            "2.1.64.10.in-addr.arpa"
+        );
         assert!(reverse_name(v6).ends_with(".4.4.2.0.0.1.0.0.0.0.d.f.ip6.arpa"));
     }
 }

@@ -116,13 +116,13 @@ fn multi_document_yaml_converts_fields() {
         s.endpoints,
         vec![
             EndpointRecord {
-                addresses: vec![ip("10.1.0.1")],
+                addresses: vec![ip("10.1.0.1")].into(),
                 hostname: Some(Arc::from("web-0")),
                 pod_name: Some(Arc::from("web-0")),
                 ready: true,
             },
             EndpointRecord {
-                addresses: vec![ip("10.1.0.2")],
+                addresses: vec![ip("10.1.0.2")].into(),
                 hostname: None,
                 pod_name: None,
                 ready: false,
@@ -159,7 +159,7 @@ fn json_files() {
             _ => None,
         })
         .expect("pod from pod.json");
-    assert_eq!(pod.ips, vec![ip("10.1.0.1"), ip("fd00::1:1")]);
+    assert_eq!(pod.ips.to_vec(), vec![ip("10.1.0.1"), ip("fd00::1:1")]);
     assert!(
         keys(&report, ObjectKind::Pod).contains("db-1.data"),
         "PodList in JSON"
@@ -176,10 +176,10 @@ fn legacy_endpoints_become_slices() {
     assert_eq!(first.endpoints[0].hostname.as_deref(), Some("db-0"));
     assert_eq!(first.endpoints[0].pod_name.as_deref(), Some("db-0"));
     assert!(first.endpoints[0].ready);
-    assert_eq!(first.endpoints[1].addresses, vec![ip("10.2.0.2")]);
+    assert_eq!(first.endpoints[1].addresses.to_vec(), vec![ip("10.2.0.2")]);
     assert!(!first.endpoints[1].ready, "notReadyAddresses are not ready");
     let second = slice(&report, "db-1.data");
-    assert_eq!(second.endpoints[0].addresses, vec![ip("fd00::2:1")]);
+    assert_eq!(second.endpoints[0].addresses.to_vec(), vec![ip("fd00::2:1")]);
     assert_eq!(second.ports[0].port, 5432);
 }
 

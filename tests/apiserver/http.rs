@@ -69,8 +69,12 @@ pub(crate) async fn accept_loop(
     }
 }
 
-async fn serve_connection<S>(stream: S, shared: Arc<Shared>, client_cert: bool, stop: CancellationToken)
-where
+async fn serve_connection<S>(
+    stream: S,
+    shared: Arc<Shared>,
+    client_cert: bool,
+    stop: CancellationToken,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let service = service_fn(move |req| {
@@ -89,9 +93,10 @@ where
 fn full(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
     let mut response = Response::new(Full::new(body.into()).boxed());
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
     response
 }
 
@@ -160,9 +165,14 @@ fn route(path: &str) -> Option<(Resource, Option<String>)> {
         ["apis", "discovery.k8s.io", "v1", "endpointslices"] => {
             Some((Resource::EndpointSlices, None))
         }
-        ["apis", "discovery.k8s.io", "v1", "namespaces", ns, "endpointslices"] => {
-            Some((Resource::EndpointSlices, Some((*ns).to_string())))
-        }
+        [
+            "apis",
+            "discovery.k8s.io",
+            "v1",
+            "namespaces",
+            ns,
+            "endpointslices",
+        ] => Some((Resource::EndpointSlices, Some((*ns).to_string()))),
         _ => None,
     }
     .filter(|(r, _)| {
@@ -178,7 +188,10 @@ async fn handle(shared: Arc<Shared>, client_cert: bool, req: Request<Incoming>) 
         "{} {}{}",
         req.method(),
         path,
-        query.as_deref().map(|q| format!("?{q}")).unwrap_or_default()
+        query
+            .as_deref()
+            .map(|q| format!("?{q}"))
+            .unwrap_or_default()
     ));
 
     // Stalled: the request was accepted, and nothing comes back while the stall lasts.
@@ -234,13 +247,19 @@ async fn handle(shared: Arc<Shared>, client_cert: bool, req: Request<Incoming>) 
         _ => {}
     }
     let Some((resource, namespace)) = route(&path) else {
-        return status(StatusCode::NOT_FOUND, "NotFound", "the server could not find the requested resource");
+        return status(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "the server could not find the requested resource",
+        );
     };
     if access == Access::Nothing {
         shared.stats.forbidden.fetch_add(1, Ordering::Relaxed);
         let scope = namespace
             .as_deref()
-            .map_or("at the cluster scope".to_string(), |ns| format!("in the namespace \"{ns}\""));
+            .map_or("at the cluster scope".to_string(), |ns| {
+                format!("in the namespace \"{ns}\"")
+            });
         return status(
             StatusCode::FORBIDDEN,
             "Forbidden",
@@ -329,7 +348,11 @@ fn list(
         }
         None => {
             let state = shared.state();
-            (state.rv, Arc::new(state.select(resource, namespace, selector)), 0)
+            (
+                state.rv,
+                Arc::new(state.select(resource, namespace, selector)),
+                0,
+            )
         }
     };
     let end = limit
@@ -337,7 +360,10 @@ fn list(
         .map_or(items.len(), |l| (offset + l).min(items.len()));
     let mut metadata = serde_json::json!({ "resourceVersion": rv.to_string() });
     if end < items.len() {
-        let id = match continue_token.and_then(|t| t.split_once(':')).and_then(|(id, _)| id.parse::<u64>().ok()) {
+        let id = match continue_token
+            .and_then(|t| t.split_once(':'))
+            .and_then(|(id, _)| id.parse::<u64>().ok())
+        {
             Some(id) => id,
             None => {
                 let id = shared.next_snapshot.fetch_add(1, Ordering::Relaxed);
@@ -364,7 +390,8 @@ fn list(
         metadata
     );
     let page = &items[offset.min(end)..end];
-    let mut body = Vec::with_capacity(head.len() + page.iter().map(|b| b.len() + 1).sum::<usize>() + 2);
+    let mut body =
+        Vec::with_capacity(head.len() + page.iter().map(|b| b.len() + 1).sum::<usize>() + 2);
     body.extend_from_slice(head.as_bytes());
     for (i, item) in page.iter().enumerate() {
         if i > 0 {
@@ -409,12 +436,20 @@ fn bookmark_line(resource: Resource, rv: u64) -> Bytes {
 }
 
 /// What a watcher of (resource, namespace, selector) sees of a change, if anything.
-fn seen_as(change: &Change, resource: Resource, namespace: Option<&str>, selector: &LabelSelector) -> Option<&'static str> {
+fn seen_as(
+    change: &Change,
+    resource: Resource,
+    namespace: Option<&str>,
+    selector: &LabelSelector,
+) -> Option<&'static str> {
     if change.resource != resource || namespace.is_some_and(|ns| ns != change.namespace) {
         return None;
     }
     let now = selector.matches(&change.labels);
-    let before = change.old_labels.as_ref().is_some_and(|l| selector.matches(l));
+    let before = change
+        .old_labels
+        .as_ref()
+        .is_some_and(|l| selector.matches(l));
     match change.kind {
         ChangeType::Added => now.then_some("ADDED"),
         ChangeType::Modified => match (before, now) {
@@ -429,12 +464,15 @@ fn seen_as(change: &Change, resource: Resource, namespace: Option<&str>, selecto
 
 fn streaming(rx: mpsc::Receiver<Bytes>) -> Response<Body> {
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|b| (Ok::<_, Infallible>(Frame::data(b)), rx))
+        rx.recv()
+            .await
+            .map(|b| (Ok::<_, Infallible>(Frame::data(b)), rx))
     });
     let mut response = Response::new(BodyExt::boxed(StreamBody::new(stream)));
-    response
-        .headers_mut()
-        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
     response
 }
 
@@ -543,7 +581,10 @@ mod tests {
             route("/api/v1/namespaces/apps/pods"),
             Some((Resource::Pods, Some("apps".into())))
         );
-        assert_eq!(route("/api/v1/namespaces"), Some((Resource::Namespaces, None)));
+        assert_eq!(
+            route("/api/v1/namespaces"),
+            Some((Resource::Namespaces, None))
+        );
         assert_eq!(
             route("/apis/discovery.k8s.io/v1/namespaces/a/endpointslices"),
             Some((Resource::EndpointSlices, Some("a".into())))
@@ -554,7 +595,10 @@ mod tests {
 
     #[test]
     fn decodes_queries() {
-        assert_eq!(percent_decode("app%3Dweb%2Ctier+in+%28a%29"), "app=web,tier in (a)");
+        assert_eq!(
+            percent_decode("app%3Dweb%2Ctier+in+%28a%29"),
+            "app=web,tier in (a)"
+        );
         assert_eq!(percent_decode("100%"), "100%");
     }
 }

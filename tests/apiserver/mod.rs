@@ -43,8 +43,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use selector::LabelSelector;
-pub use store::{Change, Resource};
 use store::State;
+pub use store::{Change, Resource};
 pub use tls::{Pki, PkiFiles};
 
 /// What a bearer token may do.

@@ -175,8 +175,9 @@ impl State {
         let rv = self.rv;
         set_rv(&mut value, rv);
         if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
-            meta.entry("uid")
-                .or_insert_with(|| Value::String(format!("uid-{}-{namespace}-{name}", resource.plural())));
+            meta.entry("uid").or_insert_with(|| {
+                Value::String(format!("uid-{}-{namespace}-{name}", resource.plural()))
+            });
             if resource.namespaced() && !meta.contains_key("namespace") {
                 meta.insert("namespace".into(), Value::String(namespace.clone()));
             }
@@ -217,7 +218,12 @@ impl State {
         Ok(change)
     }
 
-    pub fn delete(&mut self, resource: Resource, namespace: &str, name: &str) -> Option<Arc<Change>> {
+    pub fn delete(
+        &mut self,
+        resource: Resource,
+        namespace: &str,
+        name: &str,
+    ) -> Option<Arc<Change>> {
         let key = (
             if resource.namespaced() {
                 namespace.to_string()
@@ -268,13 +274,7 @@ impl State {
         if rv < self.floor || rv > self.rv {
             return None;
         }
-        Some(
-            self.history
-                .iter()
-                .filter(|c| c.rv > rv)
-                .cloned()
-                .collect(),
-        )
+        Some(self.history.iter().filter(|c| c.rv > rv).cloned().collect())
     }
 }
 

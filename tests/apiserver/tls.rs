@@ -61,9 +61,10 @@ impl Pki {
 
         let client_key = KeyPair::generate()?;
         let mut client_params = CertificateParams::new(Vec::<String>::new())?;
-        client_params
-            .distinguished_name
-            .push(DnType::CommonName, "system:serviceaccount:kube-system:rollcall");
+        client_params.distinguished_name.push(
+            DnType::CommonName,
+            "system:serviceaccount:kube-system:rollcall",
+        );
         client_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         let client_cert = client_params.signed_by(&client_key, &issuer)?;
 

@@ -62,7 +62,7 @@ fn load(api: &ApiServer, size: &Size) -> Duration {
     }
     for i in 0..size.services {
         let (name, ns) = service_name(i);
-        if i % HEADLESS_EVERY == 0 {
+        if i.is_multiple_of(HEADLESS_EVERY) {
             objects_out.push(objects::headless_service(&ns, &name, 80));
         } else {
             objects_out.push(objects::service(&ns, &name, ip(96, i), 80));
@@ -103,7 +103,10 @@ impl Dns {
     fn ask_a(&mut self, name: &str) -> (u16, Vec<Ipv4Addr>) {
         self.id = self.id.wrapping_add(1);
         let mut msg = Message::new(self.id, MessageType::Query, OpCode::Query);
-        msg.add_query(Query::query(Name::from_ascii(name).expect("name"), RecordType::A));
+        msg.add_query(Query::query(
+            Name::from_ascii(name).expect("name"),
+            RecordType::A,
+        ));
         let bytes = msg.to_vec().expect("encode");
         if self.socket.send(&bytes).is_err() {
             return (u16::MAX, vec![]);
@@ -213,7 +216,10 @@ fn run(api: &ApiServer, dir: &Path, size: &Size, pods_verified: bool, round: usi
         if rcode == 0 {
             break spawned.elapsed();
         }
-        assert!(spawned.elapsed() < Duration::from_secs(120), "no sync within 120 s");
+        assert!(
+            spawned.elapsed() < Duration::from_secs(120),
+            "no sync within 120 s"
+        );
         std::thread::sleep(Duration::from_millis(2));
     };
     std::thread::sleep(Duration::from_secs(1));
@@ -228,15 +234,28 @@ fn run(api: &ApiServer, dir: &Path, size: &Size, pods_verified: bool, round: usi
     let mut latencies = Vec::with_capacity(size.changes);
     for c in 0..size.changes {
         // Walk the Services in a stride so consecutive changes hit different namespaces.
-        let i = (c * 7919 + round * 104_729 + 1) % size.services;
+        // Half the changes are EndpointSlice changes of headless Services, half ClusterIP
+        // changes of the others.
+        let mut i = (c * 7919 + round * 104_729 + 1) % size.services;
+        if c.is_multiple_of(2) {
+            i -= i % HEADLESS_EVERY;
+        } else if i.is_multiple_of(HEADLESS_EVERY) {
+            i += 1;
+        }
         let (name, ns) = service_name(i);
         let qname = format!("{name}.{ns}.svc.cluster.local.");
         let new_ip = ip(200 + u8::try_from(round % 50).unwrap_or(0), c);
         let t0 = Instant::now();
-        if i % HEADLESS_EVERY == 0 {
+        if i.is_multiple_of(HEADLESS_EVERY) {
             let mut eps = endpoints_of(i, size);
             eps.push((format!("extra-{c}"), new_ip));
-            api.apply(objects::endpoint_slice(&ns, &name, &format!("{name}-x7k2p"), &eps, 8080));
+            api.apply(objects::endpoint_slice(
+                &ns,
+                &name,
+                &format!("{name}-x7k2p"),
+                &eps,
+                8080,
+            ));
         } else {
             api.apply(objects::service(&ns, &name, new_ip, 80));
         }
@@ -246,7 +265,10 @@ fn run(api: &ApiServer, dir: &Path, size: &Size, pods_verified: bool, round: usi
                 latencies.push(t0.elapsed());
                 break;
             }
-            assert!(t0.elapsed() < Duration::from_secs(10), "change {c} to {qname} not seen in 10 s");
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "change {c} to {qname} not seen in 10 s"
+            );
         }
     }
     let (rss_after, _) = rss_kb(pid);
@@ -254,7 +276,11 @@ fn run(api: &ApiServer, dir: &Path, size: &Size, pods_verified: bool, round: usi
     let _ = child.wait();
     latencies.sort();
     RunResult {
-        label: if pods_verified { "pods verified" } else { "pods disabled" },
+        label: if pods_verified {
+            "pods verified"
+        } else {
+            "pods disabled"
+        },
         sync,
         rss_mb: rss as f64 / 1024.0,
         hwm_mb: hwm as f64 / 1024.0,
@@ -269,9 +295,17 @@ fn run(api: &ApiServer, dir: &Path, size: &Size, pods_verified: bool, round: usi
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let size = if quick {
-        Size { services: 2_000, pods: 15_000, changes: 100 }
+        Size {
+            services: 2_000,
+            pods: 15_000,
+            changes: 100,
+        }
     } else {
-        Size { services: 20_000, pods: 150_000, changes: 300 }
+        Size {
+            services: 20_000,
+            pods: 150_000,
+            changes: 300,
+        }
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -302,7 +336,9 @@ fn main() {
     }
 
     println!();
-    println!("| run | initial sync | RSS synced | peak RSS | RSS after changes | propagation p50 | p99 | max |");
+    println!(
+        "| run | initial sync | RSS synced | peak RSS | RSS after changes | propagation p50 | p99 | max |"
+    );
     println!("|---|---|---|---|---|---|---|---|");
     for r in &results {
         println!(

@@ -180,6 +180,13 @@ fn dashboard_shows_registered_instances_in_headless_chromium() {
             let r = request(http, "PUT", "/eureka/apps/ORDERS/orders-1", &[], b"").await;
             assert_eq!(r.status, 200, "heartbeat: {}", r.text());
         }
+        let page = request(http, "GET", "/", &[], b"").await;
+        assert_eq!(page.status, 200, "GET /: {}", page.text());
+        let content_type = page.header("content-type").unwrap_or_default();
+        assert!(
+            content_type.starts_with("text/html"),
+            "GET / is served as {content_type:?}, not text/html"
+        );
     });
     let url = format!("{}/", server.base_url());
 

@@ -26,7 +26,6 @@ async fn run_fixture(dir: &Path) {
 pub async fn run_cases(server: &TestServer, path: &Path) {
     let text = std::fs::read_to_string(path).expect("cases file");
     let mut cases: Vec<Case> = serde_yaml_ng::from_str(&text).expect("cases file parses");
-    let server = server;
     let update = std::env::var_os("UPDATE_GOLDEN").is_some();
     let mut failures = Vec::new();
     for case in &mut cases {

@@ -32,7 +32,10 @@ fn documents() -> Vec<(String, Value)> {
             let value: Value = serde::Deserialize::deserialize(doc)
                 .unwrap_or_else(|e| panic!("{}: not YAML: {e}", file.display()));
             if !value.is_null() {
-                docs.push((file.file_name().unwrap().to_string_lossy().into_owned(), value));
+                docs.push((
+                    file.file_name().unwrap().to_string_lossy().into_owned(),
+                    value,
+                ));
             }
         }
     }
@@ -51,7 +54,9 @@ fn difference(a: &Value, b: &Value, path: &str) -> Option<String> {
                             return Some(d);
                         }
                     }
-                    (Some(p), None) => return Some(format!("{here}: {p} is not a field of the type")),
+                    (Some(p), None) => {
+                        return Some(format!("{here}: {p} is not a field of the type"));
+                    }
                     (None, Some(q)) => return Some(format!("{here}: {q} appeared")),
                     (None, None) => {}
                 }
@@ -77,7 +82,10 @@ fn strict<T: DeserializeOwned + Serialize>(file: &str, value: &Value) -> T {
         .unwrap_or_else(|e| panic!("{file}: not a valid {}: {e}", std::any::type_name::<T>()));
     let back = serde_json::to_value(&typed).unwrap();
     if let Some(d) = difference(value, &back, "") {
-        panic!("{file}: does not round-trip through {}: {d}", std::any::type_name::<T>());
+        panic!(
+            "{file}: does not round-trip through {}: {d}",
+            std::any::type_name::<T>()
+        );
     }
     typed
 }
@@ -90,7 +98,9 @@ fn every_manifest_is_a_strict_kubernetes_object() {
     for (file, value) in &docs {
         let kind = value["kind"].as_str().unwrap_or_default().to_string();
         assert_eq!(
-            value["metadata"]["namespace"].as_str().unwrap_or("kube-system"),
+            value["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or("kube-system"),
             "kube-system",
             "{file}"
         );
@@ -102,7 +112,10 @@ fn every_manifest_is_a_strict_kubernetes_object() {
             "ClusterRoleBinding" => {
                 let binding = strict::<ClusterRoleBinding>(file, value);
                 let subject = &binding.subjects.unwrap()[0];
-                assert_eq!((subject.kind.as_str(), subject.name.as_str()), ("ServiceAccount", "rollcall"));
+                assert_eq!(
+                    (subject.kind.as_str(), subject.name.as_str()),
+                    ("ServiceAccount", "rollcall")
+                );
             }
             "ConfigMap" => configmap = Some(strict::<ConfigMap>(file, value)),
             "Deployment" => deployment = Some(strict::<Deployment>(file, value)),
@@ -114,7 +127,14 @@ fn every_manifest_is_a_strict_kubernetes_object() {
     kinds.sort();
     assert_eq!(
         kinds,
-        ["ClusterRole", "ClusterRoleBinding", "ConfigMap", "Deployment", "Service", "ServiceAccount"]
+        [
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "ConfigMap",
+            "Deployment",
+            "Service",
+            "ServiceAccount"
+        ]
     );
 
     // RBAC: list and watch only, on exactly these resources.
@@ -153,27 +173,49 @@ fn every_manifest_is_a_strict_kubernetes_object() {
     let c = &pod.containers[0];
     let probe_path = |p: &Option<k8s_openapi::api::core::v1::Probe>| {
         let get = p.as_ref().unwrap().http_get.as_ref().unwrap();
-        (get.path.clone().unwrap(), serde_json::to_value(&get.port).unwrap())
+        (
+            get.path.clone().unwrap(),
+            serde_json::to_value(&get.port).unwrap(),
+        )
     };
-    assert_eq!(probe_path(&c.liveness_probe), ("/health".into(), Value::from(8080)));
-    assert_eq!(probe_path(&c.readiness_probe), ("/ready".into(), Value::from(8181)));
+    assert_eq!(
+        probe_path(&c.liveness_probe),
+        ("/health".into(), Value::from(8080))
+    );
+    assert_eq!(
+        probe_path(&c.readiness_probe),
+        ("/ready".into(), Value::from(8181))
+    );
     let sc = c.security_context.as_ref().unwrap();
     assert_eq!(sc.read_only_root_filesystem, Some(true));
     assert_eq!(sc.run_as_non_root, Some(true));
     assert_eq!(sc.allow_privilege_escalation, Some(false));
     let caps = sc.capabilities.as_ref().unwrap();
     assert_eq!(caps.drop.as_deref(), Some(&["ALL".to_string()][..]));
-    assert_eq!(caps.add.as_deref(), Some(&["NET_BIND_SERVICE".to_string()][..]));
+    assert_eq!(
+        caps.add.as_deref(),
+        Some(&["NET_BIND_SERVICE".to_string()][..])
+    );
     let env = c.env.as_ref().unwrap();
     let pod_ip = env.iter().find(|e| e.name == "POD_IP").expect("POD_IP");
     assert_eq!(
-        pod_ip.value_from.as_ref().unwrap().field_ref.as_ref().unwrap().field_path,
+        pod_ip
+            .value_from
+            .as_ref()
+            .unwrap()
+            .field_ref
+            .as_ref()
+            .unwrap()
+            .field_path,
         "status.podIP"
     );
     let resources = c.resources.as_ref().unwrap();
     let limit = &resources.limits.as_ref().unwrap()["memory"].0;
     let request = &resources.requests.as_ref().unwrap()["memory"].0;
-    assert!(limit.ends_with("Mi") && request.ends_with("Mi"), "{request} {limit}");
+    assert!(
+        limit.ends_with("Mi") && request.ends_with("Mi"),
+        "{request} {limit}"
+    );
 
     // The kube-dns Service.
     let service = service.unwrap();
@@ -188,7 +230,11 @@ fn every_manifest_is_a_strict_kubernetes_object() {
         .collect();
     assert_eq!(
         ports,
-        [(53, "UDP".to_string()), (53, "TCP".to_string()), (9153, "TCP".to_string())]
+        [
+            (53, "UDP".to_string()),
+            (53, "TCP".to_string()),
+            (9153, "TCP".to_string())
+        ]
     );
 
     // kubeadm's Corefile: it parses, and the only setup errors are the directives rollcall
@@ -196,7 +242,13 @@ fn every_manifest_is_a_strict_kubernetes_object() {
     let corefile = configmap.unwrap().data.unwrap()["Corefile"].clone();
     assert!(corefile.contains("kubernetes cluster.local in-addr.arpa ip6.arpa"));
     let options = corefile::ParseOptions::with_env(|_| None);
-    match rollcall::load_corefile_str(&corefile, "Corefile", Path::new("/etc/rollcall"), &options, 53) {
+    match rollcall::load_corefile_str(
+        &corefile,
+        "Corefile",
+        Path::new("/etc/rollcall"),
+        &options,
+        53,
+    ) {
         Ok(_) => {}
         Err(rollcall::LoadError::Setup(errors)) => {
             for e in errors {

@@ -14,7 +14,11 @@ use crate::kube_support::{Cluster, Rollcall, TOKEN, cluster_ip};
 const SYNC: Duration = Duration::from_secs(10);
 
 /// Ask `names` in a loop until `stop`; every answer must be NOERROR with a record.
-fn reader(rc: &Arc<Rollcall>, names: Vec<String>, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<u64> {
+fn reader(
+    rc: &Arc<Rollcall>,
+    names: Vec<String>,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<u64> {
     let rc = Arc::clone(rc);
     tokio::spawn(async move {
         let mut asked = 0u64;
@@ -60,26 +64,50 @@ async fn outage_then_new_history_reconciles_deletions_without_an_nxdomain_window
             .api
             .delete(Resource::Services, "apps", &format!("svc-{i}"));
     }
-    cluster
-        .api
-        .apply(objects::service("apps", "svc-5", "10.96.222.5".parse().unwrap(), 80));
+    cluster.api.apply(objects::service(
+        "apps",
+        "svc-5",
+        "10.96.222.5".parse().unwrap(),
+        80,
+    ));
     cluster.add_service("apps", 42);
 
     // Back, with a new history: the old resourceVersion is gone (410), rollcall relists.
     cluster.api.restart(true).await;
     let back = Instant::now();
-    rc.wait_for("svc-42.apps.svc.cluster.local. A", "NOERROR", None, Duration::from_secs(5))
-        .await;
-    rc.wait_for("svc-5.apps.svc.cluster.local. A", "NOERROR", Some("10.96.222.5"), Duration::from_secs(5))
-        .await;
+    rc.wait_for(
+        "svc-42.apps.svc.cluster.local. A",
+        "NOERROR",
+        None,
+        Duration::from_secs(5),
+    )
+    .await;
+    rc.wait_for(
+        "svc-5.apps.svc.cluster.local. A",
+        "NOERROR",
+        Some("10.96.222.5"),
+        Duration::from_secs(5),
+    )
+    .await;
     for i in 10..20 {
-        rc.wait_for(&format!("svc-{i}.apps.svc.cluster.local. A"), "NXDOMAIN", None, Duration::from_secs(5))
-            .await;
+        rc.wait_for(
+            &format!("svc-{i}.apps.svc.cluster.local. A"),
+            "NXDOMAIN",
+            None,
+            Duration::from_secs(5),
+        )
+        .await;
     }
     let recovery = back.elapsed();
     println!("outage recovery: current {recovery:?} after the API server answered again");
-    assert!(recovery < Duration::from_secs(5), "recovery took {recovery:?}");
-    assert!(cluster.api.stats().gone.load(Ordering::Relaxed) > 0, "the relist came from a 410");
+    assert!(
+        recovery < Duration::from_secs(5),
+        "recovery took {recovery:?}"
+    );
+    assert!(
+        cluster.api.stats().gone.load(Ordering::Relaxed) > 0,
+        "the relist came from a 410"
+    );
 
     stop.store(true, Ordering::Relaxed);
     let asked = reading.await.expect("reader never saw a wrong answer");
@@ -99,8 +127,13 @@ async fn recovery_time_after_a_long_outage_stays_under_five_seconds() {
     cluster.add_service("apps", 77);
     cluster.api.restart(false).await;
     let back = Instant::now();
-    rc.wait_for("svc-77.apps.svc.cluster.local. A", "NOERROR", None, Duration::from_secs(5))
-        .await;
+    rc.wait_for(
+        "svc-77.apps.svc.cluster.local. A",
+        "NOERROR",
+        None,
+        Duration::from_secs(5),
+    )
+    .await;
     let recovery = back.elapsed();
     println!("recovery after a 6 s outage (same history): {recovery:?}");
     assert!(recovery < Duration::from_secs(5));
@@ -117,8 +150,13 @@ async fn dropped_and_expired_watches_resume_or_relist() {
     let lists_before = cluster.api.stats().lists.load(Ordering::Relaxed);
     cluster.api.drop_watches();
     cluster.add_service("apps", 10);
-    rc.wait_for("svc-10.apps.svc.cluster.local. A", "NOERROR", None, Duration::from_secs(3))
-        .await;
+    rc.wait_for(
+        "svc-10.apps.svc.cluster.local. A",
+        "NOERROR",
+        None,
+        Duration::from_secs(3),
+    )
+    .await;
     assert_eq!(
         cluster.api.stats().lists.load(Ordering::Relaxed),
         lists_before,
@@ -131,12 +169,20 @@ async fn dropped_and_expired_watches_resume_or_relist() {
     cluster.api.delete(Resource::Services, "apps", "svc-2");
     // Let the muted watch consume (and lose) the deletion.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(rc.ask("svc-2.apps.svc.cluster.local. A").await.rcode, "NOERROR");
+    assert_eq!(
+        rc.ask("svc-2.apps.svc.cluster.local. A").await.rcode,
+        "NOERROR"
+    );
     cluster.api.gone_next_watches(4);
     cluster.api.mute_watches(false);
     cluster.api.drop_watches();
-    rc.wait_for("svc-2.apps.svc.cluster.local. A", "NXDOMAIN", None, Duration::from_secs(3))
-        .await;
+    rc.wait_for(
+        "svc-2.apps.svc.cluster.local. A",
+        "NXDOMAIN",
+        None,
+        Duration::from_secs(3),
+    )
+    .await;
     assert!(cluster.api.stats().gone.load(Ordering::Relaxed) >= 1);
     assert!(cluster.api.stats().lists.load(Ordering::Relaxed) > lists_before);
 }
@@ -160,10 +206,20 @@ async fn a_silent_watch_is_restarted_with_a_relist() {
     );
     // Silence limit in tests: 2 s; the restart relists and finds both changes.
     let took = rc
-        .wait_for("svc-11.apps.svc.cluster.local. A", "NOERROR", None, Duration::from_secs(5))
+        .wait_for(
+            "svc-11.apps.svc.cluster.local. A",
+            "NOERROR",
+            None,
+            Duration::from_secs(5),
+        )
         .await;
-    rc.wait_for("svc-1.apps.svc.cluster.local. A", "NXDOMAIN", None, Duration::from_secs(1))
-        .await;
+    rc.wait_for(
+        "svc-1.apps.svc.cluster.local. A",
+        "NXDOMAIN",
+        None,
+        Duration::from_secs(1),
+    )
+    .await;
     println!("silent watch detected and relisted after {took:?}");
     cluster.api.mute_watches(false);
 }
@@ -186,7 +242,12 @@ async fn stalls_and_errors_keep_the_last_state_and_recover() {
     cluster.api.drop_watches();
     cluster.add_service("apps", 20);
     let took = rc
-        .wait_for("svc-20.apps.svc.cluster.local. A", "NOERROR", None, Duration::from_secs(6))
+        .wait_for(
+            "svc-20.apps.svc.cluster.local. A",
+            "NOERROR",
+            None,
+            Duration::from_secs(6),
+        )
         .await;
     println!("current {took:?} after a 2 s stall began");
     assert!(cluster.api.stats().stalled.load(Ordering::Relaxed) > 0);
@@ -198,11 +259,24 @@ async fn stalls_and_errors_keep_the_last_state_and_recover() {
     cluster.api.delete(Resource::Services, "apps", "svc-20");
     cluster.api.compact();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(rc.ask("svc-1.apps.svc.cluster.local. A").await.rcode, "NOERROR");
-    rc.wait_for("svc-20.apps.svc.cluster.local. A", "NXDOMAIN", None, Duration::from_secs(6))
-        .await;
+    assert_eq!(
+        rc.ask("svc-1.apps.svc.cluster.local. A").await.rcode,
+        "NOERROR"
+    );
+    rc.wait_for(
+        "svc-20.apps.svc.cluster.local. A",
+        "NXDOMAIN",
+        None,
+        Duration::from_secs(6),
+    )
+    .await;
     assert!(cluster.api.stats().failed.load(Ordering::Relaxed) > 0);
-    assert_eq!(rc.ask("svc-1.apps.svc.cluster.local. A").await.answer[0].split_whitespace().last(), Some(cluster_ip(1).to_string().as_str()));
+    assert_eq!(
+        rc.ask("svc-1.apps.svc.cluster.local. A").await.answer[0]
+            .split_whitespace()
+            .last(),
+        Some(cluster_ip(1).to_string().as_str())
+    );
 
     stop.store(true, Ordering::Relaxed);
     reading.await.expect("no wrong answer during the faults");

@@ -23,19 +23,30 @@ fn kubernetes_api_option_tables() {
     let mut failures = Vec::new();
     for case in cases {
         let options = corefile::ParseOptions::with_env(|_| None);
-        let result =
-            rollcall::load_corefile_str(&case.corefile, "Corefile", Path::new("/etc/coredns"), &options, 53);
+        let result = rollcall::load_corefile_str(
+            &case.corefile,
+            "Corefile",
+            Path::new("/etc/coredns"),
+            &options,
+            53,
+        );
         match (&result, &case.plan, &case.errors) {
             (Ok(setup), Some(plan), None) => {
                 let got = setup.to_string();
                 if got.trim_end() != plan.trim_end() {
-                    failures.push(format!("{}: plan\n--- expected\n{plan}--- got\n{got}", case.name));
+                    failures.push(format!(
+                        "{}: plan\n--- expected\n{plan}--- got\n{got}",
+                        case.name
+                    ));
                 }
             }
             (Err(rollcall::LoadError::Setup(errors)), None, Some(want)) => {
                 let got: Vec<String> = errors.iter().map(ToString::to_string).collect();
                 if &got != want {
-                    failures.push(format!("{}: errors\n  expected {want:?}\n  got      {got:?}", case.name));
+                    failures.push(format!(
+                        "{}: errors\n  expected {want:?}\n  got      {got:?}",
+                        case.name
+                    ));
                 }
             }
             (Ok(setup), _, _) => failures.push(format!("{}: unexpected plan\n{setup}", case.name)),

@@ -13,7 +13,11 @@ async fn never_synced_answers_servfail_until_the_api_server_recovers() {
     let cluster = Cluster::start().await;
     cluster.seed(2);
     cluster.api.fail_requests(Duration::from_millis(1500));
-    let rc = Rollcall::start(&cluster.corefile(TOKEN, "        startup_timeout 30s"), &cluster.dir).await;
+    let rc = Rollcall::start(
+        &cluster.corefile(TOKEN, "        startup_timeout 30s"),
+        &cluster.dir,
+    )
+    .await;
     let started = Instant::now();
     for q in [
         "svc-0.apps.svc.cluster.local. A",
@@ -25,14 +29,35 @@ async fn never_synced_answers_servfail_until_the_api_server_recovers() {
     }
     assert!(!rc.is_ready());
     tokio::time::sleep(Duration::from_millis(800)).await;
-    assert_eq!(rc.ask("nothing.apps.svc.cluster.local. A").await.rcode, "SERVFAIL");
+    assert_eq!(
+        rc.ask("nothing.apps.svc.cluster.local. A").await.rcode,
+        "SERVFAIL"
+    );
 
-    rc.wait_for("svc-0.apps.svc.cluster.local. A", "NOERROR", None, Duration::from_secs(6))
-        .await;
+    rc.wait_for(
+        "svc-0.apps.svc.cluster.local. A",
+        "NOERROR",
+        None,
+        Duration::from_secs(6),
+    )
+    .await;
     assert!(rc.is_ready());
-    assert_eq!(rc.ask("nothing.apps.svc.cluster.local. A").await.rcode, "NXDOMAIN");
-    println!("first answer {:?} after start (API failing for the first 1.5 s)", started.elapsed());
-    assert!(cluster.api.stats().failed.load(std::sync::atomic::Ordering::Relaxed) > 0);
+    assert_eq!(
+        rc.ask("nothing.apps.svc.cluster.local. A").await.rcode,
+        "NXDOMAIN"
+    );
+    println!(
+        "first answer {:?} after start (API failing for the first 1.5 s)",
+        started.elapsed()
+    );
+    assert!(
+        cluster
+            .api
+            .stats()
+            .failed
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 0
+    );
 }
 
 #[tokio::test]
@@ -41,18 +66,31 @@ async fn startup_timeout_serves_what_it_has_and_says_so() {
     let cluster = Cluster::start().await;
     cluster.seed(2);
     // Pods never list; Services do.
-    cluster.api.fail_resource(Resource::Pods, Duration::from_secs(60));
+    cluster
+        .api
+        .fail_resource(Resource::Pods, Duration::from_secs(60));
     let rc = Rollcall::start(
         &cluster.corefile(TOKEN, "        pods verified\n        startup_timeout 1s"),
         &cluster.dir,
     )
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(rc.ask("svc-0.apps.svc.cluster.local. A").await.rcode, "SERVFAIL");
+    assert_eq!(
+        rc.ask("svc-0.apps.svc.cluster.local. A").await.rcode,
+        "SERVFAIL"
+    );
     let took = rc
-        .wait_for("svc-0.apps.svc.cluster.local. A", "NOERROR", None, Duration::from_secs(3))
+        .wait_for(
+            "svc-0.apps.svc.cluster.local. A",
+            "NOERROR",
+            None,
+            Duration::from_secs(3),
+        )
         .await;
-    assert!(took >= Duration::from_millis(500), "served before startup_timeout: {took:?}");
+    assert!(
+        took >= Duration::from_millis(500),
+        "served before startup_timeout: {took:?}"
+    );
     assert!(!rc.is_ready(), "still not ready: Pods never listed");
     assert!(
         logs.text().contains("not synced within startup_timeout"),
@@ -71,14 +109,25 @@ async fn refused_credentials_leave_the_store_unsynced_and_are_logged() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     for rc in [&bad, &forbidden] {
         assert!(!rc.is_ready());
-        assert_eq!(rc.ask("svc-0.apps.svc.cluster.local. A").await.rcode, "SERVFAIL");
+        assert_eq!(
+            rc.ask("svc-0.apps.svc.cluster.local. A").await.rcode,
+            "SERVFAIL"
+        );
     }
     let stats = cluster.api.stats();
-    assert!(stats.unauthorized.load(std::sync::atomic::Ordering::Relaxed) > 0);
+    assert!(
+        stats
+            .unauthorized
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 0
+    );
     assert!(stats.forbidden.load(std::sync::atomic::Ordering::Relaxed) > 0);
     let text = logs.text();
     assert!(text.contains("Kubernetes API request failed"), "{text}");
-    assert!(text.contains("401") || text.contains("Unauthorized"), "{text}");
+    assert!(
+        text.contains("401") || text.contains("Unauthorized"),
+        "{text}"
+    );
     assert!(text.contains("403") || text.contains("forbidden"), "{text}");
 }
 
@@ -90,9 +139,10 @@ async fn serve_fails_at_start_without_a_usable_connection() {
     // `check` (setup alone) accepts it: it reads no file and connects nowhere.
     let setup = rollcall::load_corefile_str(corefile, "Corefile", &cluster.dir, &options, 0)
         .expect("setup does not touch the kubeconfig");
-    let err = match rollcall::server::start(setup, tokio_util::sync::CancellationToken::new(), 1).await {
-        Ok(_) => panic!("serving with a missing kubeconfig must fail"),
-        Err(e) => e.to_string(),
-    };
+    let err =
+        match rollcall::server::start(setup, tokio_util::sync::CancellationToken::new(), 1).await {
+            Ok(_) => panic!("serving with a missing kubeconfig must fail"),
+            Err(e) => e.to_string(),
+        };
     assert!(err.contains("/nonexistent/kubeconfig"), "{err}");
 }

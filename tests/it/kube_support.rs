@@ -141,12 +141,18 @@ impl Rollcall {
 
     /// Poll until `q` answers with `rcode` and (if given) an answer containing `contains`.
     /// Returns how long it took; panics after `limit`.
-    pub async fn wait_for(&self, q: &str, rcode: &str, contains: Option<&str>, limit: Duration) -> Duration {
+    pub async fn wait_for(
+        &self,
+        q: &str,
+        rcode: &str,
+        contains: Option<&str>,
+        limit: Duration,
+    ) -> Duration {
         let start = Instant::now();
         loop {
             let a = self.ask(q).await;
-            let ok = a.rcode == rcode
-                && contains.is_none_or(|c| a.answer.iter().any(|r| r.contains(c)));
+            let ok =
+                a.rcode == rcode && contains.is_none_or(|c| a.answer.iter().any(|r| r.contains(c)));
             if ok {
                 return start.elapsed();
             }

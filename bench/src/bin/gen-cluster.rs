@@ -9,7 +9,10 @@ use clap::Parser;
 use rollcall_bench::synth::{self, Options};
 
 #[derive(Parser)]
-#[command(name = "gen-cluster", about = "Generate a synthetic cluster, Corefile and dnsperf query files for rollcall benchmarks")]
+#[command(
+    name = "gen-cluster",
+    about = "Generate a synthetic cluster, Corefile and dnsperf query files for rollcall benchmarks"
+)]
 struct Args {
     /// Services (about 70% ClusterIP, 20% headless, 10% ExternalName; kube-dns included).
     #[arg(long, default_value_t = 5000)]
@@ -51,7 +54,10 @@ fn main() -> ExitCode {
     match synth::write_all(&opts, &args.out) {
         Ok(summary) => {
             println!("{summary}");
-            println!("wrote {}/{{Corefile,cluster/,queries/}}", args.out.display());
+            println!(
+                "wrote {}/{{Corefile,cluster/,queries/}}",
+                args.out.display()
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -13,8 +13,8 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::store::{
-    EndpointRecord, EndpointSliceRecord, NamespaceRecord, PodRecord, PortRecord, Protocol,
-    ServiceKind, ServiceRecord,
+    EndpointAddresses, EndpointRecord, EndpointSliceRecord, NamespaceRecord, PodIps, PodRecord,
+    PortRecord, Protocol, ServiceKind, ServiceRecord,
 };
 
 /// The label that ties an EndpointSlice to its Service.
@@ -172,7 +172,7 @@ pub fn endpoint_slice(slice: &EndpointSlice) -> Result<EndpointSliceRecord, Conv
                     .iter()
                     .enumerate()
                     .map(|(j, a)| parse_ip(&format!("endpoints[{i}].addresses[{j}]"), a))
-                    .collect::<Result<Vec<_>, _>>()?;
+                    .collect::<Result<EndpointAddresses, _>>()?;
                 Ok(EndpointRecord {
                     addresses,
                     hostname: non_empty_lower(ep.hostname.as_deref()),
@@ -226,7 +226,8 @@ pub fn endpoints(ep: &Endpoints) -> Result<Vec<EndpointSliceRecord>, ConvertErro
         for (field, addresses, ready) in groups {
             for (j, a) in addresses.unwrap_or_default().iter().enumerate() {
                 endpoints.push(EndpointRecord {
-                    addresses: vec![parse_ip(&format!("subsets[{i}].{field}[{j}].ip"), &a.ip)?],
+                    addresses: vec![parse_ip(&format!("subsets[{i}].{field}[{j}].ip"), &a.ip)?]
+                        .into(),
                     hostname: non_empty_lower(a.hostname.as_deref()),
                     pod_name: pod_target(a.target_ref.as_ref()),
                     ready,
@@ -256,11 +257,11 @@ pub fn pod(pod: &Pod) -> Result<PodRecord, ConvertError> {
             .iter()
             .enumerate()
             .map(|(i, p)| parse_ip(&format!("status.podIPs[{i}].ip"), &p.ip))
-            .collect::<Result<Vec<_>, _>>()?
+            .collect::<Result<PodIps, _>>()?
     } else {
         match status.and_then(|s| s.pod_ip.as_deref()) {
-            Some(ip) if !ip.is_empty() => vec![parse_ip("status.podIP", ip)?],
-            _ => Vec::new(),
+            Some(ip) if !ip.is_empty() => std::iter::once(parse_ip("status.podIP", ip)?).collect(),
+            _ => PodIps::new(),
         }
     };
     Ok(PodRecord {
@@ -525,25 +526,25 @@ mod tests {
             rec.endpoints,
             vec![
                 EndpointRecord {
-                    addresses: vec![ip("10.1.0.1")],
+                    addresses: vec![ip("10.1.0.1")].into(),
                     hostname: Some(Arc::from("web-0")),
                     pod_name: Some(Arc::from("web-0")),
                     ready: true
                 },
                 EndpointRecord {
-                    addresses: vec![ip("10.1.0.2")],
+                    addresses: vec![ip("10.1.0.2")].into(),
                     hostname: None,
                     pod_name: None,
                     ready: false
                 },
                 EndpointRecord {
-                    addresses: vec![ip("10.1.0.3"), ip("10.1.0.4")],
+                    addresses: vec![ip("10.1.0.3"), ip("10.1.0.4")].into(),
                     hostname: None,
                     pod_name: None,
                     ready: true
                 },
                 EndpointRecord {
-                    addresses: vec![ip("10.1.0.5")],
+                    addresses: vec![ip("10.1.0.5")].into(),
                     hostname: None,
                     pod_name: None,
                     ready: true
@@ -620,20 +621,20 @@ mod tests {
             slices[0].endpoints,
             vec![
                 EndpointRecord {
-                    addresses: vec![ip("10.2.0.1")],
+                    addresses: vec![ip("10.2.0.1")].into(),
                     hostname: Some(Arc::from("db-0")),
                     pod_name: Some(Arc::from("db-0")),
                     ready: true
                 },
                 EndpointRecord {
-                    addresses: vec![ip("10.2.0.2")],
+                    addresses: vec![ip("10.2.0.2")].into(),
                     hostname: None,
                     pod_name: None,
                     ready: false
                 },
             ]
         );
-        assert_eq!(slices[1].endpoints[0].addresses, vec![ip("fd00::2")]);
+        assert_eq!(slices[1].endpoints[0].addresses.to_vec(), vec![ip("fd00::2")]);
         assert!(slices[1].ports.is_empty());
 
         let ep: Endpoints = from(json!({"metadata": {"name": "empty"}}));
@@ -658,11 +659,11 @@ mod tests {
         let rec = pod(&p).expect("ok");
         assert_eq!(rec.name.as_ref(), "web-0");
         assert_eq!(rec.namespace.as_ref(), "apps");
-        assert_eq!(rec.ips, vec![ip("10.1.0.1"), ip("fd00::1")]);
+        assert_eq!(rec.ips.to_vec(), vec![ip("10.1.0.1"), ip("fd00::1")]);
 
         let p: Pod = from(json!({"metadata": {"name": "p"}, "status": {"podIP": "10.1.0.9"}}));
         let rec = pod(&p).expect("ok");
-        assert_eq!(rec.ips, vec![ip("10.1.0.9")]);
+        assert_eq!(rec.ips.to_vec(), vec![ip("10.1.0.9")]);
         assert_eq!(rec.namespace.as_ref(), "default");
 
         let p: Pod = from(json!({"metadata": {"name": "pending"}}));

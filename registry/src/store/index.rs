@@ -6,12 +6,11 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use super::records::{
-    ClusterObject, EndpointSliceRecord, ObjectKey, ObjectKind, PodRecord, PortRecord,
-    ServiceRecord,
-};
-use super::view::{PodRef, ReadyEndpoint, ServiceEntry};
 use super::Inner;
+use super::records::{
+    ClusterObject, EndpointSliceRecord, ObjectKey, ObjectKind, PodIps, PortRecord, ServiceRecord,
+};
+use super::view::{PtrOwners, ReadyEndpoint, ServiceEntry};
 
 #[derive(Default)]
 pub(crate) struct WriterState {
@@ -21,7 +20,9 @@ pub(crate) struct WriterState {
     /// Service key (`name.namespace`) → keys of the slices labelled with it, in name order so the
     /// merge (and which duplicate wins) is deterministic.
     slices_by_service: HashMap<Box<str>, BTreeSet<Box<str>>>,
-    pods: HashMap<Box<str>, Arc<PodRecord>>,
+    /// Pod key → what the pod index needs to undo this pod's entries (no name: `pods verified`
+    /// only asks whether a pod in a namespace has an IP).
+    pods: HashMap<Box<str>, PodEntry>,
     /// Services whose joined entry must be rebuilt before the write ends.
     dirty: BTreeSet<Box<str>>,
 }
@@ -41,7 +42,12 @@ impl WriterState {
         self.flush(inner);
     }
 
-    pub(crate) fn replace(&mut self, inner: &Inner, kinds: &[ObjectKind], objects: Vec<ClusterObject>) {
+    pub(crate) fn replace(
+        &mut self,
+        inner: &Inner,
+        kinds: &[ObjectKind],
+        objects: Vec<ClusterObject>,
+    ) {
         let mut seen: HashSet<ObjectKey> = HashSet::with_capacity(objects.len());
         for object in objects {
             if !kinds.contains(&object.kind()) {
@@ -112,15 +118,21 @@ impl WriterState {
                 self.dirty.insert(owner);
             }
             ClusterObject::Pod(pod) => {
-                if self.pods.get(&key).is_some_and(|old| **old == pod) {
+                let entry = PodEntry {
+                    namespace: pod.namespace,
+                    ips: pod.ips,
+                };
+                if self.pods.get(&key).is_some_and(|old| *old == entry) {
                     return;
                 }
-                let pod = Arc::new(pod);
-                match self.pods.insert(key, Arc::clone(&pod)) {
+                // Index the new addresses before dropping the old ones, so an address the pod
+                // keeps never disappears in between.
+                index_pod(inner, &entry);
+                let namespace = Arc::clone(&entry.namespace);
+                match self.pods.insert(key, entry) {
                     Some(old) => unindex_pod(inner, &old),
-                    None => namespace_ref(inner, &pod.namespace, 1),
+                    None => namespace_ref(inner, &namespace, 1),
                 }
-                index_pod(inner, &pod);
             }
         }
     }
@@ -168,7 +180,10 @@ impl WriterState {
     /// addresses to the new one's.
     fn flush(&mut self, inner: &Inner) {
         for key in std::mem::take(&mut self.dirty) {
-            let new = self.services.get(&key).map(|svc| Arc::new(self.join(&key, svc)));
+            let new = self
+                .services
+                .get(&key)
+                .map(|svc| Arc::new(self.join(&key, svc)));
             let old = match &new {
                 Some(entry) => inner.services.insert(key.clone(), Arc::clone(entry)),
                 None => inner.services.remove(&key).map(|(_, old)| old),
@@ -214,11 +229,16 @@ fn entry_addresses(entry: &ServiceEntry) -> BTreeSet<IpAddr> {
         .collect()
 }
 
-fn reindex_ptr(inner: &Inner, key: &str, old: Option<&ServiceEntry>, new: Option<&Arc<ServiceEntry>>) {
+fn reindex_ptr(
+    inner: &Inner,
+    key: &str,
+    old: Option<&ServiceEntry>,
+    new: Option<&Arc<ServiceEntry>>,
+) {
     let old_addrs = old.map(entry_addresses).unwrap_or_default();
     let new_addrs = new.map(|e| entry_addresses(e)).unwrap_or_default();
     for ip in old_addrs.union(&new_addrs) {
-        let mut owners: Vec<Arc<ServiceEntry>> = inner
+        let mut owners: PtrOwners = inner
             .ptr
             .get(ip)
             .map(|list| {
@@ -231,13 +251,14 @@ fn reindex_ptr(inner: &Inner, key: &str, old: Option<&ServiceEntry>, new: Option
         if let Some(entry) = new.filter(|_| new_addrs.contains(ip)) {
             owners.push(Arc::clone(entry));
             owners.sort_by(|a, b| {
-                (&a.service.namespace, &a.service.name).cmp(&(&b.service.namespace, &b.service.name))
+                (&a.service.namespace, &a.service.name)
+                    .cmp(&(&b.service.namespace, &b.service.name))
             });
         }
         if owners.is_empty() {
             inner.ptr.remove(ip);
         } else {
-            inner.ptr.insert(*ip, owners.into());
+            inner.ptr.insert(*ip, owners);
         }
     }
 }
@@ -246,47 +267,55 @@ fn namespace_ref(inner: &Inner, namespace: &str, delta: i32) {
     let namespace = namespace.to_ascii_lowercase();
     let mut remove = false;
     {
-        let mut count = inner.namespaces.entry(namespace.clone().into_boxed_str()).or_insert(0);
+        let mut count = inner
+            .namespaces
+            .entry(namespace.clone().into_boxed_str())
+            .or_insert(0);
         *count = count.saturating_add_signed(delta);
         if *count == 0 {
             remove = true;
         }
     }
     if remove {
-        inner.namespaces.remove_if(namespace.as_str(), |_, count| *count == 0);
+        inner
+            .namespaces
+            .remove_if(namespace.as_str(), |_, count| *count == 0);
     }
 }
 
-fn pod_ref(pod: &PodRecord) -> PodRef {
-    PodRef {
-        namespace: Arc::clone(&pod.namespace),
-        name: Arc::clone(&pod.name),
-    }
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PodEntry {
+    namespace: Arc<str>,
+    ips: PodIps,
 }
 
-fn index_pod(inner: &Inner, pod: &PodRecord) {
+/// The pod index is a multiset per address: two pods may share an IP (hostNetwork), and a pod
+/// being replaced is indexed twice for a moment.
+fn index_pod(inner: &Inner, pod: &PodEntry) {
     for &ip in &pod.ips {
-        let mut list: Vec<PodRef> = inner.pods.get(&ip).map(|l| l.to_vec()).unwrap_or_default();
-        let this = pod_ref(pod);
-        if !list.contains(&this) {
-            list.push(this);
-        }
-        inner.pods.insert(ip, list.into());
+        inner
+            .pods
+            .entry(ip)
+            .or_default()
+            .push(Arc::clone(&pod.namespace));
     }
 }
 
-fn unindex_pod(inner: &Inner, pod: &PodRecord) {
-    let this = pod_ref(pod);
+fn unindex_pod(inner: &Inner, pod: &PodEntry) {
     for ip in &pod.ips {
-        let list: Vec<PodRef> = inner
-            .pods
-            .get(ip)
-            .map(|l| l.iter().filter(|p| **p != this).cloned().collect())
-            .unwrap_or_default();
-        if list.is_empty() {
-            inner.pods.remove(ip);
-        } else {
-            inner.pods.insert(*ip, list.into());
+        let now_empty = match inner.pods.get_mut(ip) {
+            Some(mut namespaces) => {
+                if let Some(i) = namespaces.iter().position(|n| *n == pod.namespace) {
+                    namespaces.remove(i);
+                }
+                namespaces.is_empty()
+            }
+            None => false,
+        };
+        if now_empty {
+            inner
+                .pods
+                .remove_if(ip, |_, namespaces| namespaces.is_empty());
         }
     }
 }

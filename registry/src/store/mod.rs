@@ -1,7 +1,7 @@
 //! The cluster store: the single source of truth that the DNS answer path reads.
 //!
 //! Two halves with different rules:
-//! - **Readers** (the DNS plugins) call [`Store::service`], [`Store::ptr`], [`Store::pods_at`] and
+//! - **Readers** (the DNS plugins) call [`Store::service`], [`Store::ptr`], [`Store::pod_namespaces`] and
 //!   friends. Each is one `DashMap` lookup that clones an `Arc` and drops the shard guard before
 //!   returning, so a reader never holds a guard across `.await` and never waits for a writer for
 //!   longer than one shard write.
@@ -28,7 +28,7 @@ use dashmap::DashMap;
 
 pub use records::*;
 pub use sync::SyncToken;
-pub use view::{PodRef, ReadyEndpoint, ServiceEntry};
+pub use view::{PodNamespaces, PtrOwners, ReadyEndpoint, ServiceEntry};
 
 use index::WriterState;
 use sync::SyncState;
@@ -48,9 +48,9 @@ pub(crate) struct Inner {
     /// object still answer NODATA rather than NXDOMAIN for `<ns>.svc.<zone>`.
     pub(crate) namespaces: DashMap<Box<str>, u32>,
     /// ClusterIP or ready endpoint address → the Services it belongs to (for PTR).
-    pub(crate) ptr: DashMap<IpAddr, Arc<[Arc<ServiceEntry>]>>,
+    pub(crate) ptr: DashMap<IpAddr, PtrOwners>,
     /// Pod IP → the pods that have it (for `pods verified`).
-    pub(crate) pods: DashMap<IpAddr, Arc<[PodRef]>>,
+    pub(crate) pods: DashMap<IpAddr, PodNamespaces>,
     serial: AtomicU32,
     sync: Arc<SyncState>,
     writer: Mutex<WriterState>,
@@ -90,13 +90,13 @@ impl Store {
     }
 
     /// The Services whose ClusterIP or ready endpoint is `ip`.
-    pub fn ptr(&self, ip: IpAddr) -> Option<Arc<[Arc<ServiceEntry>]>> {
-        self.inner.ptr.get(&ip).map(|e| Arc::clone(e.value()))
+    pub fn ptr(&self, ip: IpAddr) -> Option<PtrOwners> {
+        self.inner.ptr.get(&ip).map(|e| e.value().clone())
     }
 
-    /// The pods with `ip` among their `status.podIPs`.
-    pub fn pods_at(&self, ip: IpAddr) -> Option<Arc<[PodRef]>> {
-        self.inner.pods.get(&ip).map(|e| Arc::clone(e.value()))
+    /// The namespaces of the pods with `ip` among their `status.podIPs`.
+    pub fn pod_namespaces(&self, ip: IpAddr) -> Option<PodNamespaces> {
+        self.inner.pods.get(&ip).map(|e| e.value().clone())
     }
 
     /// The SOA serial: grows with every change.

@@ -5,6 +5,13 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use smallvec::SmallVec;
+
+/// An endpoint's addresses: almost always exactly one, kept inline (no allocation per endpoint).
+pub type EndpointAddresses = SmallVec<[IpAddr; 1]>;
+/// A pod's `status.podIPs`: one or two (dual-stack), inline.
+pub type PodIps = SmallVec<[IpAddr; 2]>;
+
 /// Which of the four watched kinds an object is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ObjectKind {
@@ -156,7 +163,7 @@ pub struct EndpointSliceRecord {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EndpointRecord {
-    pub addresses: Vec<IpAddr>,
+    pub addresses: EndpointAddresses,
     pub hostname: Option<Arc<str>>,
     /// `targetRef.name` when the target is a Pod (for `endpoint_pod_names`).
     pub pod_name: Option<Arc<str>>,
@@ -169,5 +176,5 @@ pub struct PodRecord {
     pub name: Arc<str>,
     pub namespace: Arc<str>,
     /// `status.podIPs` (every family, so a dual-stack pod verifies on both addresses).
-    pub ips: Vec<IpAddr>,
+    pub ips: PodIps,
 }

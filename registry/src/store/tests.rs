@@ -25,7 +25,7 @@ fn slice(name: &str, ns: &str, service: &str, addrs: &[(&str, bool)]) -> Cluster
         endpoints: addrs
             .iter()
             .map(|(a, ready)| EndpointRecord {
-                addresses: vec![ip(a)],
+                addresses: vec![ip(a)].into(),
                 hostname: None,
                 pod_name: None,
                 ready: *ready,
@@ -38,8 +38,18 @@ fn slice(name: &str, ns: &str, service: &str, addrs: &[(&str, bool)]) -> Cluster
 fn slices_merge_dedupe_and_drop_unready() {
     let store = Store::new();
     store.upsert(svc("db", "apps", ServiceKind::Headless));
-    store.upsert(slice("db-a", "apps", "db", &[("10.0.0.1", true), ("10.0.0.2", false)]));
-    store.upsert(slice("db-b", "apps", "db", &[("10.0.0.1", true), ("10.0.0.3", true)]));
+    store.upsert(slice(
+        "db-a",
+        "apps",
+        "db",
+        &[("10.0.0.1", true), ("10.0.0.2", false)],
+    ));
+    store.upsert(slice(
+        "db-b",
+        "apps",
+        "db",
+        &[("10.0.0.1", true), ("10.0.0.3", true)],
+    ));
     let entry = store.service("db.apps").unwrap();
     let addrs: Vec<IpAddr> = entry.endpoints.iter().map(|e| e.addr).collect();
     assert_eq!(addrs, vec![ip("10.0.0.1"), ip("10.0.0.3")]);
@@ -75,7 +85,9 @@ fn replace_removes_unlisted_and_keeps_listed() {
 #[test]
 fn namespace_lives_while_anything_references_it() {
     let store = Store::new();
-    store.upsert(ClusterObject::Namespace(NamespaceRecord { name: "apps".into() }));
+    store.upsert(ClusterObject::Namespace(NamespaceRecord {
+        name: "apps".into(),
+    }));
     store.upsert(svc("a", "apps", ServiceKind::Headless));
     store.delete(&ObjectKey::new(ObjectKind::Namespace, "", "apps"));
     assert!(store.namespace_exists("apps"));
@@ -94,11 +106,14 @@ fn pods_indexed_by_every_ip() {
         })
     };
     store.upsert(pod(&["10.244.0.5", "fd00::5"]));
-    assert!(store.pods_at(ip("fd00::5")).is_some());
+    assert!(store.pod_namespaces(ip("fd00::5")).is_some());
     store.upsert(pod(&["10.244.0.6"]));
-    assert!(store.pods_at(ip("10.244.0.5")).is_none());
-    assert!(store.pods_at(ip("fd00::5")).is_none());
-    assert_eq!(store.pods_at(ip("10.244.0.6")).unwrap()[0].name.as_ref(), "p");
+    assert!(store.pod_namespaces(ip("10.244.0.5")).is_none());
+    assert!(store.pod_namespaces(ip("fd00::5")).is_none());
+    assert_eq!(
+        store.pod_namespaces(ip("10.244.0.6")).unwrap()[0].as_ref(),
+        "ns"
+    );
 }
 
 #[test]
@@ -111,4 +126,25 @@ fn sync_gate_waits_for_every_source() {
     assert!(!store.is_synced());
     b.mark_synced();
     assert!(store.is_synced());
+}
+
+#[test]
+fn pods_sharing_an_ip_are_counted_separately() {
+    let store = Store::new();
+    let pod = |name: &str, ns: &str| {
+        ClusterObject::Pod(PodRecord {
+            name: name.into(),
+            namespace: ns.into(),
+            ips: std::iter::once(ip("10.0.0.9")).collect(),
+        })
+    };
+    store.upsert(pod("a", "ns1"));
+    store.upsert(pod("b", "ns2"));
+    store.upsert(pod("a", "ns1"));
+    assert_eq!(store.pod_namespaces(ip("10.0.0.9")).unwrap().len(), 2);
+    store.delete(&ObjectKey::new(ObjectKind::Pod, "ns1", "a"));
+    let left = store.pod_namespaces(ip("10.0.0.9")).unwrap();
+    assert_eq!(left.iter().map(|n| n.as_ref()).collect::<Vec<_>>(), vec!["ns2"]);
+    store.delete(&ObjectKey::new(ObjectKind::Pod, "ns2", "b"));
+    assert!(store.pod_namespaces(ip("10.0.0.9")).is_none());
 }

@@ -4,6 +4,8 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use smallvec::SmallVec;
+
 use super::records::{PortRecord, ServiceKind, ServiceRecord};
 
 /// A Service joined with the ready endpoints of all its EndpointSlices.
@@ -36,9 +38,8 @@ pub struct ReadyEndpoint {
     pub ports: Arc<[PortRecord]>,
 }
 
-/// A pod known at an IP (for `pods verified`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PodRef {
-    pub namespace: Arc<str>,
-    pub name: Arc<str>,
-}
+/// The Services an address belongs to (for PTR): nearly always one, kept inline.
+pub type PtrOwners = SmallVec<[Arc<ServiceEntry>; 1]>;
+
+/// The namespaces of the pods that have an address (for `pods verified`): nearly always one.
+pub type PodNamespaces = SmallVec<[Arc<str>; 1]>;

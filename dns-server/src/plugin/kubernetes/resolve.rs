@@ -381,8 +381,8 @@ impl Kubernetes {
                     PodsMode::Insecure => self.store.namespace_exists(ns),
                     PodsMode::Verified => self
                         .store
-                        .pods_at(ip)
-                        .is_some_and(|pods| pods.iter().any(|p| &*p.namespace == *ns)),
+                        .pod_namespaces(ip)
+                        .is_some_and(|namespaces| namespaces.iter().any(|n| &**n == *ns)),
                 };
                 if exists {
                     self.addresses(q, zone, std::iter::once(ip))
@@ -445,10 +445,10 @@ impl Kubernetes {
         }
         if targets.is_empty()
             && self.config.pods == PodsMode::Verified
-            && let Some(pods) = self.store.pods_at(ip)
+            && let Some(namespaces) = self.store.pod_namespaces(ip)
         {
-            for pod in pods.iter() {
-                targets.push(format!("{}.{}.pod.{zone}", dashed(ip), pod.namespace));
+            for namespace in namespaces.iter() {
+                targets.push(format!("{}.{namespace}.pod.{zone}", dashed(ip)));
             }
         }
         let mut seen = HashSet::new();

@@ -343,6 +343,7 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
             filter,
             endpoint_slices: !config.noendpoints,
             pods: config.pods == PodsMode::Verified,
+            endpoint_pod_names: config.endpoint_pod_names,
             startup_timeout: config.api.startup_timeout,
             rate_limit: config.api.rate_limit,
             tuning: kube_source::Tuning::current(),

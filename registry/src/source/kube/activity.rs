@@ -124,7 +124,10 @@ mod tests {
         let a = Activity::new();
         assert!(a.age(ObjectKind::Pod).is_none());
         a.heard(ObjectKind::Pod);
-        assert!(a.age(ObjectKind::Pod).is_some_and(|d| d < Duration::from_secs(5)));
+        assert!(
+            a.age(ObjectKind::Pod)
+                .is_some_and(|d| d < Duration::from_secs(5))
+        );
         assert!(a.age(ObjectKind::Service).is_none());
     }
 }

@@ -61,7 +61,10 @@ mod tests {
             assert!(d <= Duration::from_secs(2), "{d:?} above the cap");
         }
         let capped = b.next_delay();
-        assert!(capped >= Duration::from_secs(1), "{capped:?} below half the cap");
+        assert!(
+            capped >= Duration::from_secs(1),
+            "{capped:?} below half the cap"
+        );
         b.reset();
         assert!(b.next_delay() <= Duration::from_millis(100));
     }

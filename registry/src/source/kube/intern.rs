@@ -11,9 +11,19 @@ use crate::store::ClusterObject;
 #[derive(Debug, Default)]
 pub(crate) struct Interner {
     namespaces: Mutex<HashSet<Arc<str>>>,
+    /// Keep `targetRef` pod names on endpoints (only `endpoint_pod_names` answers with them;
+    /// otherwise they cost an allocation per endpoint for nothing).
+    pub(crate) keep_pod_names: bool,
 }
 
 impl Interner {
+    pub(crate) fn new(keep_pod_names: bool) -> Self {
+        Interner {
+            namespaces: Mutex::default(),
+            keep_pod_names,
+        }
+    }
+
     fn intern(&self, name: &mut Arc<str>) {
         let mut set = match self.namespaces.lock() {
             Ok(set) => set,
@@ -32,7 +42,14 @@ impl Interner {
         match &mut object {
             ClusterObject::Namespace(ns) => self.intern(&mut ns.name),
             ClusterObject::Service(svc) => self.intern(&mut svc.namespace),
-            ClusterObject::EndpointSlice(slice) => self.intern(&mut slice.namespace),
+            ClusterObject::EndpointSlice(slice) => {
+                self.intern(&mut slice.namespace);
+                if !self.keep_pod_names {
+                    for endpoint in &mut slice.endpoints {
+                        endpoint.pod_name = None;
+                    }
+                }
+            }
             ClusterObject::Pod(pod) => self.intern(&mut pod.namespace),
         }
         object
@@ -51,7 +68,7 @@ mod tests {
             ClusterObject::Pod(PodRecord {
                 name: Arc::from(name),
                 namespace: Arc::from("apps"),
-                ips: vec![],
+                ips: Default::default(),
             })
         };
         let (ClusterObject::Pod(a), ClusterObject::Pod(b)) =

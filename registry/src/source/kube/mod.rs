@@ -112,6 +112,8 @@ pub struct KubeOptions {
     pub endpoint_slices: bool,
     /// Watch Pods (`pods verified`).
     pub pods: bool,
+    /// Keep endpoints' pod names (`endpoint_pod_names`).
+    pub endpoint_pod_names: bool,
     /// Serve unsynced data after this long (`startup_timeout`, default 5 s).
     pub startup_timeout: Duration,
     pub rate_limit: Option<RateLimit>,
@@ -141,7 +143,12 @@ impl SyncTokens {
             options
                 .kinds()
                 .into_iter()
-                .map(|kind| (kind, store.register_source(format!("kubernetes {}", kind.as_str()))))
+                .map(|kind| {
+                    (
+                        kind,
+                        store.register_source(format!("kubernetes {}", kind.as_str())),
+                    )
+                })
                 .collect(),
         )
     }
@@ -202,7 +209,7 @@ pub fn start(
         activity: Arc::clone(&activity),
     };
     let filter = Arc::new(options.filter.clone());
-    let interner = Arc::new(Interner::default());
+    let interner = Arc::new(Interner::new(options.endpoint_pod_names));
     let mut tasks = Vec::new();
     for kind in &kinds {
         let Some(token) = tokens.take(*kind) else {

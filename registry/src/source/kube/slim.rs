@@ -220,7 +220,10 @@ mod tests {
         });
         let slim: SlimEndpointSlice = serde_json::from_value(slice.clone()).unwrap();
         let full: EndpointSlice = serde_json::from_value(slice).unwrap();
-        assert_eq!(convert::endpoint_slice(&slim.0), convert::endpoint_slice(&full));
+        assert_eq!(
+            convert::endpoint_slice(&slim.0),
+            convert::endpoint_slice(&full)
+        );
 
         let svc = json!({
             "apiVersion": "v1", "kind": "Service",
