@@ -10,11 +10,6 @@ use tokio_util::sync::CancellationToken;
 
 use rollcall::embedded;
 
-// mimalloc: the answer path allocates small, short-lived buffers per query, and a 150,000-pod
-// relist frees a lot at once; mimalloc is faster at the first and returns the second to the OS.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// rollcall: in-cluster DNS server and service-discovery registry, configured by a CoreDNS Corefile.
 ///
 /// With no arguments, rollcall serves its embedded example cluster on 127.0.0.1:1053:

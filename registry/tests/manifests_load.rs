@@ -179,7 +179,10 @@ fn legacy_endpoints_become_slices() {
     assert_eq!(first.endpoints[1].addresses.to_vec(), vec![ip("10.2.0.2")]);
     assert!(!first.endpoints[1].ready, "notReadyAddresses are not ready");
     let second = slice(&report, "db-1.data");
-    assert_eq!(second.endpoints[0].addresses.to_vec(), vec![ip("fd00::2:1")]);
+    assert_eq!(
+        second.endpoints[0].addresses.to_vec(),
+        vec![ip("fd00::2:1")]
+    );
     assert_eq!(second.ports[0].port, 5432);
 }
 

@@ -634,7 +634,10 @@ mod tests {
                 },
             ]
         );
-        assert_eq!(slices[1].endpoints[0].addresses.to_vec(), vec![ip("fd00::2")]);
+        assert_eq!(
+            slices[1].endpoints[0].addresses.to_vec(),
+            vec![ip("fd00::2")]
+        );
         assert!(slices[1].ports.is_empty());
 
         let ep: Endpoints = from(json!({"metadata": {"name": "empty"}}));

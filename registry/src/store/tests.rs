@@ -144,7 +144,10 @@ fn pods_sharing_an_ip_are_counted_separately() {
     assert_eq!(store.pod_namespaces(ip("10.0.0.9")).unwrap().len(), 2);
     store.delete(&ObjectKey::new(ObjectKind::Pod, "ns1", "a"));
     let left = store.pod_namespaces(ip("10.0.0.9")).unwrap();
-    assert_eq!(left.iter().map(|n| n.as_ref()).collect::<Vec<_>>(), vec!["ns2"]);
+    assert_eq!(
+        left.iter().map(|n| n.as_ref()).collect::<Vec<_>>(),
+        vec!["ns2"]
+    );
     store.delete(&ObjectKey::new(ObjectKind::Pod, "ns2", "b"));
     assert!(store.pod_namespaces(ip("10.0.0.9")).is_none());
 }
