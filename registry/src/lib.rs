@@ -7,7 +7,6 @@
 //! - [`eureka`]: the Eureka-compatible registry (leases, REST API, dashboard) and the per-app view
 //!   that the DNS `eureka` plugin answers from.
 
-#[cfg(not(rollcall_no_eureka))]
 pub mod eureka;
 pub mod source;
 pub mod store;

@@ -9,7 +9,6 @@
 //! - one run evicts at most `size − (int)(size × renewalPercentThreshold)` expired leases,
 //!   chosen at random.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rand::seq::SliceRandom;
@@ -84,11 +83,7 @@ impl EurekaRegistry {
             return 0;
         }
         let now = self.now();
-        let mut expired: Vec<(String, String, Arc<super::registry::InstanceSlot>)> = self
-            .all_slots()
-            .into_iter()
-            .filter(|(_, _, s)| s.is_expired(now))
-            .collect();
+        let mut expired = self.expired_slots(now);
         if expired.is_empty() {
             return 0;
         }
@@ -162,7 +157,13 @@ pub(crate) async fn run_maintenance(registry: EurekaRegistry, stop: Cancellation
     loop {
         tokio::select! {
             () = stop.cancelled() => break,
-            _ = ticker.tick() => registry.maintenance_tick(),
+            _ = ticker.tick() => {
+                // The scan walks every lease: keep it off the workers that answer HTTP.
+                let r = registry.clone();
+                if let Err(error) = tokio::task::spawn_blocking(move || r.maintenance_tick()).await {
+                    tracing::error!(%error, "eureka maintenance tick failed");
+                }
+            }
         }
     }
 }
@@ -171,6 +172,7 @@ pub(crate) async fn run_maintenance(registry: EurekaRegistry, stop: Cancellation
 mod tests {
     use super::*;
     use crate::eureka::{EurekaConfig, InstanceInfo, ManualClock};
+    use std::sync::Arc;
     use std::time::Duration;
 
     const T0: u64 = 1_700_000_000_000;

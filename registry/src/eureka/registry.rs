@@ -1307,11 +1307,13 @@ impl EurekaRegistry {
     }
 
     /// Every lease, for eviction: `(app, id, slot)`.
-    pub(crate) fn all_slots(&self) -> Vec<(String, String, Arc<InstanceSlot>)> {
-        let mut out = Vec::with_capacity(self.instance_count());
+    /// The leases that have expired at `now`; names are cloned only for those, so a scan of
+    /// 100,000 live leases allocates nothing.
+    pub(crate) fn expired_slots(&self, now: u64) -> Vec<(String, String, Arc<InstanceSlot>)> {
+        let mut out = Vec::new();
         for a in self.sorted_apps() {
             let map = read(&a.instances);
-            for (id, s) in map.iter() {
+            for (id, s) in map.iter().filter(|(_, s)| s.is_expired(now)) {
                 out.push((a.name.clone(), id.clone(), Arc::clone(s)));
             }
         }
