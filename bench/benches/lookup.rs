@@ -4,7 +4,7 @@
 //!    from the generated Corefile exactly as `rollcall serve` builds it (Corefile → setup → the
 //!    kubernetes plugin's manifest source), fed the same query files dnsperf sends. Decoding the
 //!    query, routing, answering and encoding the reply are all inside the measurement.
-//! 2. Raw store reads: `Store::service` (hit and miss), `Store::pods_at`, `Store::ptr`, on a store
+//! 2. Raw store reads: `Store::service` (hit and miss), `Store::pod_namespaces`, `Store::ptr`, on a store
 //!    built with `manifests::load_dir` + `Store::replace`.
 //!
 //! Run: `cargo bench -p rollcall-bench --bench lookup` (uses bench/out/ if run-dnsperf.sh
@@ -385,14 +385,14 @@ fn store_benches(dir: &Path, secs: f64) {
     if !pod_ips.is_empty() {
         let found = pod_ips
             .iter()
-            .filter(|ip| store.pods_at(**ip).is_some())
+            .filter(|ip| store.pod_namespaces(**ip).is_some())
             .count();
         row(
-            "Store::pods_at",
+            "Store::pod_namespaces",
             pod_ips.len(),
             found,
             measure(secs, |i| {
-                black_box(store.pods_at(black_box(pod_ips[i % pod_ips.len()])));
+                black_box(store.pod_namespaces(black_box(pod_ips[i % pod_ips.len()])));
             }),
         );
     }

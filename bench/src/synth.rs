@@ -201,8 +201,11 @@ const DEPLOYMENTS: &[&str] = &[
     "upload",
     "report",
 ];
+/// A named port: (name, protocol, number).
+type NamedPort = (&'static str, &'static str, u16);
+
 /// (prefix, ports) of StatefulSet-style databases and brokers.
-const STATEFUL: &[(&str, &[(&str, &str, u16)])] = &[
+const STATEFUL: &[(&str, &[NamedPort])] = &[
     ("redis", &[("redis", "TCP", 6379)]),
     ("postgres", &[("postgres", "TCP", 5432)]),
     (
@@ -719,10 +722,11 @@ fn slice_yaml(out: &mut String, c: &Cluster, s: &Service, name: &str, eps: &[End
     out.push_str("endpoints:\n");
     for e in eps {
         let pod = &c.pods[e.pod];
-        let addr: IpAddr = if v6 {
-            IpAddr::V6(pod.v6.expect("dual-stack Services have dual-stack pods"))
-        } else {
-            IpAddr::V4(pod.v4)
+        // Dual-stack Services only select dual-stack pods; a v4-only pod has no v6 endpoint.
+        let addr: IpAddr = match (v6, pod.v6) {
+            (true, Some(v6)) => IpAddr::V6(v6),
+            (true, None) => continue,
+            (false, _) => IpAddr::V4(pod.v4),
         };
         let _ = write!(
             out,
