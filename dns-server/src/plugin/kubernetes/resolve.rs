@@ -2,7 +2,7 @@
 //! last is `svc` or `pod`) decides what is looked up; the store decides NXDOMAIN versus NODATA.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
 use hickory_proto::op::ResponseCode;
@@ -257,13 +257,16 @@ impl Kubernetes {
             }
         };
         let zone_text = zone_spelling(q, zone);
-        let service_host = format!(
+        let Ok(service_host) = Name::from_ascii(format!(
             "{}.{}.svc.{zone_text}",
             entry.service.name, entry.service.namespace
-        );
-        // (target, port) rows and (target, address) glue, each de-duplicated.
-        let mut rows: Vec<(String, u16)> = Vec::new();
-        let mut glue: Vec<(String, IpAddr)> = Vec::new();
+        )) else {
+            return Zone::servfail(PLUGIN);
+        };
+        // Each distinct target name is built once; rows and glue refer to it by index.
+        let mut targets: Vec<Name> = Vec::new();
+        let mut rows: Vec<(usize, u16)> = Vec::new();
+        let mut glue: Vec<(usize, IpAddr)> = Vec::new();
         match &entry.service.kind {
             ServiceKind::ExternalName(_) => return self.nx(zone),
             ServiceKind::ClusterIp(ips) => {
@@ -273,27 +276,39 @@ impl Kubernetes {
                     .iter()
                     .filter(|p| matches(&p.name, p.protocol.as_str()))
                 {
-                    rows.push((service_host.clone(), p.port));
+                    rows.push((0, p.port));
                 }
                 if !rows.is_empty() {
-                    glue.extend(ips.iter().map(|ip| (service_host.clone(), *ip)));
+                    targets.push(service_host);
+                    glue.extend(ips.iter().map(|ip| (0, *ip)));
                 }
             }
             ServiceKind::Headless => {
+                // Endpoints sharing a hostname (one per IP family) share one target name.
+                let mut index_of: HashMap<Cow<'_, str>, usize> = HashMap::new();
                 for e in self.ready_endpoints(entry) {
-                    let target = format!("{}.{service_host}", self.endpoint_name(e));
-                    let mut any = false;
-                    for p in e
+                    let mut ports = e
                         .ports
                         .iter()
                         .filter(|p| matches(&p.name, p.protocol.as_str()))
-                    {
-                        rows.push((target.clone(), p.port));
-                        any = true;
+                        .peekable();
+                    if ports.peek().is_none() {
+                        continue;
                     }
-                    if any {
-                        glue.push((target, e.addr));
-                    }
+                    let label = self.endpoint_name(e);
+                    let index = match index_of.get(&label) {
+                        Some(&i) => i,
+                        None => match service_host.prepend_label(label.as_ref()) {
+                            Ok(name) => {
+                                targets.push(name);
+                                index_of.insert(label, targets.len() - 1);
+                                targets.len() - 1
+                            }
+                            Err(_) => continue,
+                        },
+                    };
+                    rows.extend(ports.map(|p| (index, p.port)));
+                    glue.push((index, e.addr));
                 }
             }
         }
@@ -308,26 +323,21 @@ impl Kubernetes {
         if q.qtype != RecordType::SRV {
             return self.nodata(zone);
         }
-        let mut seen = HashSet::new();
-        rows.retain(|row| seen.insert(row.clone()));
-        let mut seen = HashSet::new();
-        glue.retain(|g| seen.insert(g.clone()));
+        // Rows are (target index, port): sorting keeps targets in endpoint order and makes
+        // duplicates adjacent, with no hashing on the answer path.
+        rows.sort_unstable();
+        rows.dedup();
+        glue.sort_unstable();
+        glue.dedup();
         let weight = u16::try_from((100 / rows.len()).max(1)).unwrap_or(1);
         let ttl = self.ttl();
-        let mut answers = Vec::with_capacity(rows.len());
-        for (target, port) in &rows {
-            let Ok(target) = Name::from_ascii(target) else {
-                continue;
-            };
-            answers.push(records::srv(&q.name, ttl, 0, weight, *port, target));
-        }
+        let answers = rows
+            .iter()
+            .map(|(t, port)| records::srv(&q.name, ttl, 0, weight, *port, targets[*t].clone()))
+            .collect();
         let additionals = glue
             .iter()
-            .filter_map(|(target, ip)| {
-                Name::from_ascii(target)
-                    .ok()
-                    .map(|t| records::address(&t, ttl, *ip))
-            })
+            .map(|(t, ip)| records::address(&targets[*t], ttl, *ip))
             .collect();
         self.answer(answers, additionals)
     }
