@@ -71,6 +71,15 @@ fi
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=$ROOT/bench/out
 mkdir -p "$OUT"
+# One run at a time: a second run would regenerate bench/out under the first one's server (which
+# reloads watched manifests) and compete for the same two cores.
+if command -v flock >/dev/null; then
+    exec 9>"$OUT/.run.lock"
+    if ! flock -n 9; then
+        echo "== another run-dnsperf.sh is running; waiting for it (up to 30 min)" >&2
+        flock -w 1800 9 || { echo "gave up waiting for the other run" >&2; exit 2; }
+    fi
+fi
 for tool in dnsperf dig taskset; do
     command -v "$tool" >/dev/null || { echo "$tool is not installed (apt-get install -y dnsperf dnsutils util-linux)" >&2; exit 2; }
 done
@@ -82,13 +91,12 @@ CLIENT_CPU=$(( NCPU > 1 ? 1 : 0 ))
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 if [ "$BUILD" = 1 ]; then
     echo "== building (release)" >&2
-    if ! (cd "$ROOT" && cargo build --release -p rollcall -p rollcall-bench --bin rollcall --bin gen-cluster --bin udp-reflect) >&2; then
-        # Someone else's half-finished module (registry/src/eureka) can break the workspace build;
-        # the rollcall_no_eureka cfg leaves it out. Its own target dir keeps the flags apart.
-        TARGET=${BENCH_FALLBACK_TARGET:-$ROOT/target/bench-no-eureka}
-        echo "== build failed; retrying with --cfg rollcall_no_eureka into $TARGET" >&2
-        (cd "$ROOT" && CARGO_TARGET_DIR=$TARGET RUSTFLAGS="--cfg rollcall_no_eureka" \
-            cargo build --release -p rollcall -p rollcall-bench --bin rollcall --bin gen-cluster --bin udp-reflect) >&2
+    build() { (cd "$ROOT" && cargo build --release -p rollcall -p rollcall-bench --bin rollcall --bin gen-cluster --bin udp-reflect) >&2; }
+    if ! build; then
+        # The workspace is shared: someone's half-finished file can break it for a moment.
+        echo "== build failed; retrying in 60 s" >&2
+        sleep 60
+        build
     fi
 fi
 BIN=${ROLLCALL_BIN:-$TARGET/release/rollcall}
@@ -96,15 +104,16 @@ GEN=${GEN_CLUSTER_BIN:-$TARGET/release/gen-cluster}
 REFLECT=$TARGET/release/udp-reflect
 [ -x "$BIN" ] && [ -x "$GEN" ] || { echo "missing $BIN or $GEN (build first, or drop --no-build)" >&2; exit 2; }
 
+if ss -Hlun "sport = :$PORT" | grep -q .; then
+    echo "UDP port $PORT is already in use on this machine: stop that server or pass --port" >&2
+    exit 2
+fi
+
 # ---- cluster ----------------------------------------------------------------------------------
 echo "== generating $SERVICES Services / $PODS pods into $OUT" >&2
 "$GEN" --services "$SERVICES" --pods "$PODS" --seed "$SEED" --port "$PORT" --out "$OUT" | tee "$OUT/cluster-summary.txt" >&2
 
 # ---- server -----------------------------------------------------------------------------------
-if ss -Hlun "sport = :$PORT" | grep -q .; then
-    echo "UDP port $PORT is already in use on this machine: stop that server or pass --port" >&2
-    exit 2
-fi
 SERVER_PID=""
 cleanup() {
     if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
