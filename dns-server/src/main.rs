@@ -145,6 +145,14 @@ async fn run(args: ServeArgs, threads: usize) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let running = rollcall::server::start(setup, shutdown.clone(), threads).await?;
     wait_for_signal().await;
+    if !running.lameduck.is_zero() {
+        // Keep answering while /ready reports 503, so endpoints drop this pod before it stops.
+        running
+            .draining
+            .store(true, std::sync::atomic::Ordering::Release);
+        tracing::info!(lameduck = ?running.lameduck, "draining before shutdown");
+        tokio::time::sleep(running.lameduck).await;
+    }
     tracing::info!("shutting down");
     shutdown.cancel();
     if tokio::time::timeout(Duration::from_secs(5), running.wait())

@@ -13,9 +13,11 @@
 
 pub mod errors;
 pub mod eureka;
+pub mod health;
 pub mod kubernetes;
 pub mod log;
 pub mod order;
+pub mod ready;
 
 use std::future::Future;
 use std::pin::Pin;

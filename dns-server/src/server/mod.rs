@@ -2,6 +2,7 @@
 //! start hooks, and serve until the shutdown token is cancelled.
 
 pub mod dispatch;
+pub mod http;
 pub mod query;
 mod tcp;
 mod udp;
@@ -35,6 +36,10 @@ pub struct Running {
     /// The dispatcher behind each bound address (tests drive it in-process, without sockets).
     pub dispatchers: Vec<(SocketAddr, Arc<Dispatcher>)>,
     pub readiness: Vec<(String, ReadinessCheck)>,
+    /// `health { lameduck D }`: keep serving this long after a shutdown signal.
+    pub lameduck: std::time::Duration,
+    /// Set during the lameduck: `/ready` answers 503.
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
     /// Other listeners the plugins bound (directive, address), e.g. the Eureka HTTP API.
     pub other_listeners: Vec<(&'static str, SocketAddr)>,
     tasks: JoinSet<()>,
@@ -83,8 +88,11 @@ pub async fn start(
         tracing::info!(listen = %bound, "serving DNS over UDP and TCP");
         addrs.push((addr, bound));
     }
+    let draining = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let ctx = StartContext {
         shutdown: shutdown.clone(),
+        readiness: setup.readiness.clone(),
+        draining: Arc::clone(&draining),
         bound: std::sync::Mutex::new(Vec::new()),
     };
     for hook in setup.hooks {
@@ -98,6 +106,8 @@ pub async fn start(
         addrs,
         dispatchers: bound_dispatchers,
         readiness: setup.readiness,
+        lameduck: setup.lameduck,
+        draining,
         other_listeners,
         tasks,
     })

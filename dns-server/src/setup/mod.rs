@@ -42,6 +42,10 @@ pub type StartHook = Box<dyn FnOnce(&StartContext) -> Result<(), String> + Send>
 
 pub struct StartContext {
     pub shutdown: CancellationToken,
+    /// Every plugin's readiness check (for `ready`).
+    pub readiness: Vec<(String, ReadinessCheck)>,
+    /// Set while `health`'s lameduck drains the server: `/ready` answers 503.
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
     /// Listeners a hook bound besides DNS (e.g. the Eureka HTTP API), as (directive, address):
     /// with port 0 in a Corefile this is how the real port is found.
     pub bound: std::sync::Mutex<Vec<(&'static str, SocketAddr)>>,
@@ -69,6 +73,10 @@ pub struct SetupContext<'a> {
     pub bind: &'a mut Vec<IpAddr>,
     pub hooks: &'a mut Vec<StartHook>,
     pub readiness: &'a mut Vec<(String, ReadinessCheck)>,
+    /// How long shutdown keeps serving after a signal (`health { lameduck D }`).
+    pub lameduck: &'a mut std::time::Duration,
+    /// What `check` prints for a directive that configures the block instead of joining the chain.
+    pub option_detail: &'a mut Option<String>,
 }
 
 impl SetupContext<'_> {
@@ -106,6 +114,7 @@ pub struct Setup {
     pub blocks: Vec<BlockPlan>,
     pub hooks: Vec<StartHook>,
     pub readiness: Vec<(String, ReadinessCheck)>,
+    pub lameduck: std::time::Duration,
 }
 
 impl Setup {
@@ -169,6 +178,7 @@ pub fn build(
         blocks: Vec::new(),
         hooks: Vec::new(),
         readiness: Vec::new(),
+        lameduck: std::time::Duration::ZERO,
     };
     let mut seen_zones: BTreeMap<(u16, String), Span> = BTreeMap::new();
     for block in &corefile.blocks {
@@ -229,19 +239,25 @@ pub fn build(
                 ));
                 continue;
             }
+            let mut option_detail = None;
             let mut ctx = SetupContext {
                 block_zones: &zones,
                 base_dir,
                 bind: &mut bind,
                 hooks: &mut setup.hooks,
                 readiness: &mut setup.readiness,
+                lameduck: &mut setup.lameduck,
+                option_detail: &mut option_detail,
             };
             match setup_fn(&mut ctx, directive) {
                 Ok(Some((plugin, detail))) => {
                     described.push((name.to_string(), detail));
                     chain.push(plugin);
                 }
-                Ok(None) => described.push((name.to_string(), "(server block option)".into())),
+                Ok(None) => described.push((
+                    name.to_string(),
+                    option_detail.unwrap_or_else(|| "(server block option)".into()),
+                )),
                 Err(e) => errors.push(e),
             }
         }

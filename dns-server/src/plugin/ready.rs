@@ -1,0 +1,53 @@
+//! # ready
+//!
+//! An HTTP readiness endpoint: `GET /ready` answers 200 `OK` once every plugin that reports
+//! readiness is ready (`kubernetes`: every watched kind has synced), else 503 with the names of
+//! those that are not. During `health`'s lameduck it answers 503, so traffic drains first.
+//!
+//! ## Syntax
+//! ```text
+//! ready [ADDRESS]
+//! ```
+//! `ADDRESS` defaults to `:8181`.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use corefile::Directive;
+
+use super::order::SetupResult;
+use crate::setup::{SetupContext, args};
+
+pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
+    let addr = super::health::probe_addr(d, "ready", 8181)?;
+    args::no_block(d)?;
+    ctx.hooks.push(Box::new(move |start| {
+        let checks = start.readiness.clone();
+        let draining = Arc::clone(&start.draining);
+        crate::server::http::spawn(
+            "ready",
+            addr,
+            Arc::new(move |path: &str| {
+                if path != "/ready" {
+                    return (404, "not found\n".to_string());
+                }
+                if draining.load(Ordering::Acquire) {
+                    return (503, "shutting down\n".to_string());
+                }
+                let waiting: Vec<&str> = checks
+                    .iter()
+                    .filter(|(_, ready)| !ready())
+                    .map(|(name, _)| name.as_str())
+                    .collect();
+                if waiting.is_empty() {
+                    (200, "OK".to_string())
+                } else {
+                    (503, format!("not ready: {}\n", waiting.join(", ")))
+                }
+            }),
+            start,
+        )
+    }));
+    *ctx.option_detail = Some(format!("http {addr}/ready"));
+    Ok(None)
+}

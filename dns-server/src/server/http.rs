@@ -1,0 +1,76 @@
+//! A minimal HTTP/1.1 responder for the probe endpoints (`/health`, `/ready`): one GET per
+//! connection, a fixed answer, nothing else. Probes need no more, and it keeps the DNS binary free
+//! of an HTTP stack for two status codes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// Answers a path with (status, body).
+pub type Responder = Arc<dyn Fn(&str) -> (u16, String) + Send + Sync>;
+
+pub async fn serve(listener: TcpListener, respond: Responder, shutdown: CancellationToken) {
+    loop {
+        let (mut stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(ok) => ok,
+                Err(error) => {
+                    tracing::debug!(%error, "probe accept failed");
+                    continue;
+                }
+            },
+            () = shutdown.cancelled() => return,
+        };
+        let respond = Arc::clone(&respond);
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 2048];
+            let Ok(Ok(n)) =
+                tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await
+            else {
+                return;
+            };
+            let request = String::from_utf8_lossy(&buf[..n]);
+            let mut parts = request.split_whitespace();
+            let (status, body) = match (parts.next(), parts.next()) {
+                (Some("GET" | "HEAD"), Some(path)) => {
+                    respond(path.split('?').next().unwrap_or(path))
+                }
+                _ => (405, "method not allowed\n".to_string()),
+            };
+            let reason = match status {
+                200 => "OK",
+                404 => "Not Found",
+                405 => "Method Not Allowed",
+                _ => "Service Unavailable",
+            };
+            let response = format!(
+                "HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(response.as_bytes()).await;
+        });
+    }
+}
+
+/// Bind `addr` for a probe endpoint and serve it (used by the `health` and `ready` start hooks).
+pub fn spawn(
+    what: &'static str,
+    addr: std::net::SocketAddr,
+    respond: Responder,
+    start: &crate::setup::StartContext,
+) -> Result<(), String> {
+    let std_listener = std::net::TcpListener::bind(addr)
+        .map_err(|e| format!("{what}: cannot listen on {addr}: {e}"))?;
+    std_listener
+        .set_nonblocking(true)
+        .map_err(|e| format!("{what}: {e}"))?;
+    let listener = TcpListener::from_std(std_listener).map_err(|e| format!("{what}: {e}"))?;
+    let bound = listener.local_addr().map_err(|e| format!("{what}: {e}"))?;
+    start.record_bound(what, bound);
+    tracing::info!(listen = %bound, "serving {what} probe");
+    tokio::spawn(serve(listener, respond, start.shutdown.clone()));
+    Ok(())
+}
