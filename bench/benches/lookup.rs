@@ -227,10 +227,7 @@ fn dispatcher_from_corefile(dir: &Path) -> Dispatcher {
     let readiness = setup.readiness;
     let started = Instant::now();
     runtime.block_on(async {
-        let ctx = StartContext {
-            shutdown: CancellationToken::new(),
-            bound: std::sync::Mutex::new(Vec::new()),
-        };
+        let ctx = StartContext::new(CancellationToken::new(), readiness.clone());
         for hook in setup.hooks {
             hook(&ctx).unwrap_or_else(|e| fail(&format!("start hook: {e}")));
         }

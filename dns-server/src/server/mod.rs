@@ -88,13 +88,8 @@ pub async fn start(
         tracing::info!(listen = %bound, "serving DNS over UDP and TCP");
         addrs.push((addr, bound));
     }
-    let draining = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let ctx = StartContext {
-        shutdown: shutdown.clone(),
-        readiness: setup.readiness.clone(),
-        draining: Arc::clone(&draining),
-        bound: std::sync::Mutex::new(Vec::new()),
-    };
+    let ctx = StartContext::new(shutdown.clone(), setup.readiness.clone());
+    let draining = Arc::clone(&ctx.draining);
     for hook in setup.hooks {
         hook(&ctx).map_err(ServerError::Start)?;
     }

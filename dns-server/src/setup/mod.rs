@@ -52,6 +52,15 @@ pub struct StartContext {
 }
 
 impl StartContext {
+    pub fn new(shutdown: CancellationToken, readiness: Vec<(String, ReadinessCheck)>) -> Self {
+        StartContext {
+            shutdown,
+            readiness,
+            draining: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            bound: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
     pub fn record_bound(&self, what: &'static str, addr: SocketAddr) {
         match self.bound.lock() {
             Ok(mut list) => list.push((what, addr)),
