@@ -102,6 +102,13 @@ fn check_reports_syntax_errors_with_position() {
 
 #[test]
 fn embedded_default_answers_dig_and_stops_cleanly_on_sigterm() {
+    // The embedded default listens on fixed ports; say so plainly if something else holds them.
+    for port in [1053, 8761] {
+        assert!(
+            std::net::TcpListener::bind(("127.0.0.1", port)).is_ok(),
+            "127.0.0.1:{port} is taken by another process (a rollcall left running?)"
+        );
+    }
     let mut child = Command::new(rollcall_bin())
         .args(["--log-format", "json"])
         .stderr(Stdio::piped())

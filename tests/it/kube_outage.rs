@@ -254,7 +254,8 @@ async fn stalls_and_errors_keep_the_last_state_and_recover() {
 
     // 500s for a while, with the history compacted meanwhile: the relist after recovery finds
     // a change made during the errors.
-    cluster.api.fail_requests(Duration::from_secs(2));
+    // The window is longer than the backoff's 2 s cap, so a reconnect always lands inside it.
+    cluster.api.fail_requests(Duration::from_secs(4));
     cluster.api.drop_watches();
     cluster.api.delete(Resource::Services, "apps", "svc-20");
     cluster.api.compact();
@@ -267,7 +268,7 @@ async fn stalls_and_errors_keep_the_last_state_and_recover() {
         "svc-20.apps.svc.cluster.local. A",
         "NXDOMAIN",
         None,
-        Duration::from_secs(6),
+        Duration::from_secs(10),
     )
     .await;
     assert!(cluster.api.stats().failed.load(Ordering::Relaxed) > 0);
