@@ -14,7 +14,7 @@ use crate::dns::names::{dashed, reverse_to_ip, undash};
 use crate::dns::records;
 use crate::dns::zone::Zone;
 use crate::plugin::Reply;
-use crate::server::query::{Query, in_zone};
+use crate::server::query::Query;
 
 const PLUGIN: &str = "kubernetes";
 /// How many ExternalName hops are chased inside the zone before giving up.
@@ -256,12 +256,11 @@ impl Kubernetes {
                 name.as_deref() == Some(want_port) && protocol == want_proto
             }
         };
-        let zone_text = zone_spelling(q, zone);
-        let Ok(service_host) = Name::from_ascii(format!(
-            "{}.{}.svc.{zone_text}",
-            entry.service.name, entry.service.namespace
-        )) else {
-            return Zone::servfail(PLUGIN);
+        // The Service's own name is the question minus any `_port._proto` labels, so it needs
+        // no formatting or parsing, and echoes the client's spelling.
+        let service_host = match port {
+            Some(_) => q.name.trim_to(q.name.num_labels().saturating_sub(2).into()),
+            None => q.name.clone(),
         };
         // Each distinct target name is built once; rows and glue refer to it by index.
         let mut targets: Vec<Name> = Vec::new();
@@ -286,6 +285,7 @@ impl Kubernetes {
             ServiceKind::Headless => {
                 // Endpoints sharing a hostname (one per IP family) share one target name.
                 let mut index_of: HashMap<Cow<'_, str>, usize> = HashMap::new();
+                let few = self.ready_endpoints(entry).len() <= 32;
                 for e in self.ready_endpoints(entry) {
                     let mut ports = e
                         .ports
@@ -296,12 +296,22 @@ impl Kubernetes {
                         continue;
                     }
                     let label = self.endpoint_name(e);
-                    let index = match index_of.get(&label) {
-                        Some(&i) => i,
+                    // Few targets (the usual case): a scan beats hashing.
+                    let known = if few {
+                        targets
+                            .iter()
+                            .position(|t| t.iter().next() == Some(label.as_bytes()))
+                    } else {
+                        index_of.get(&label).copied()
+                    };
+                    let index = match known {
+                        Some(i) => i,
                         None => match service_host.prepend_label(label.as_ref()) {
                             Ok(name) => {
                                 targets.push(name);
-                                index_of.insert(label, targets.len() - 1);
+                                if !few {
+                                    index_of.insert(label, targets.len() - 1);
+                                }
                                 targets.len() - 1
                             }
                             Err(_) => continue,
@@ -464,23 +474,5 @@ impl Kubernetes {
         let mut seen = HashSet::new();
         targets.retain(|t| seen.insert(t.clone()));
         targets
-    }
-}
-
-/// The zone as the client spelled it, so synthesized targets echo the question's case.
-fn zone_spelling(q: &Query, zone: &Zone) -> String {
-    if zone.name == "." {
-        return String::new();
-    }
-    let text = q.name.to_ascii();
-    let text = if text.ends_with('.') {
-        text
-    } else {
-        format!("{text}.")
-    };
-    let start = text.len().saturating_sub(zone.name.len());
-    match text.get(start..) {
-        Some(spelled) if in_zone(&spelled.to_ascii_lowercase(), &zone.name) => spelled.to_string(),
-        _ => zone.name.clone(),
     }
 }
