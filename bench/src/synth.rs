@@ -797,22 +797,8 @@ pub struct Queries {
     seed: u64,
 }
 
-/// Dashed pod label, as `dns::names::dashed` in the server writes it.
-pub fn dashed(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V4(v4) => v4.to_string().replace('.', "-"),
-        IpAddr::V6(v6) => {
-            let mut s = v6.to_string().replace(':', "-");
-            if s.ends_with('-') {
-                s.push('0');
-            }
-            if s.starts_with('-') {
-                s.insert(0, '0');
-            }
-            s
-        }
-    }
-}
+/// Dashed pod labels come from the server's own helper, so the generator cannot drift from it.
+pub use rollcall::dns::names::dashed;
 
 pub fn reverse_name(ip: IpAddr) -> String {
     match ip {
