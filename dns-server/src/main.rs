@@ -10,6 +10,8 @@ use tokio_util::sync::CancellationToken;
 
 use rollcall::embedded;
 
+mod memory;
+
 /// rollcall: in-cluster DNS server and service-discovery registry, configured by a CoreDNS Corefile.
 ///
 /// With no arguments, rollcall serves its embedded example cluster on 127.0.0.1:1053:
@@ -64,6 +66,7 @@ enum LogFormat {
 }
 
 fn main() -> ExitCode {
+    memory::tune_allocator();
     let cli = Cli::parse();
     init_tracing(cli.log_format);
     let result = match cli.command {

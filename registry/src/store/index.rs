@@ -7,8 +7,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::Inner;
+use super::pods::{NamespaceChange, PodTable};
 use super::records::{
-    ClusterObject, EndpointSliceRecord, ObjectKey, ObjectKind, PodIps, PortRecord, ServiceRecord,
+    ClusterObject, EndpointSliceRecord, ObjectKey, ObjectKind, PortRecord, ServiceRecord,
 };
 use super::view::{PtrOwners, ReadyEndpoint, ServiceEntry};
 
@@ -20,9 +21,8 @@ pub(crate) struct WriterState {
     /// Service key (`name.namespace`) → keys of the slices labelled with it, in name order so the
     /// merge (and which duplicate wins) is deterministic.
     slices_by_service: HashMap<Box<str>, BTreeSet<Box<str>>>,
-    /// Pod key → what the pod index needs to undo this pod's entries (no name: `pods verified`
-    /// only asks whether a pod in a namespace has an IP).
-    pods: HashMap<Box<str>, PodEntry>,
+    /// Pod identity → what the pod index needs to undo this pod's entries.
+    pods: PodTable,
     /// Services whose joined entry must be rebuilt before the write ends.
     dirty: BTreeSet<Box<str>>,
 }
@@ -42,44 +42,78 @@ impl WriterState {
         self.flush(inner);
     }
 
+    /// Upsert every object of `kinds`, then delete what was not among them. Pods are collected
+    /// into a table aside and swapped in whole.
     pub(crate) fn replace(
         &mut self,
         inner: &Inner,
         kinds: &[ObjectKind],
         objects: Vec<ClusterObject>,
     ) {
-        let mut seen: HashSet<ObjectKey> = HashSet::with_capacity(objects.len());
+        let mut relist = kinds
+            .contains(&ObjectKind::Pod)
+            .then(|| self.pods.empty_like());
+        let mut seen: HashSet<Box<str>> = HashSet::new();
         for object in objects {
-            if !kinds.contains(&object.kind()) {
+            let kind = object.kind();
+            if !kinds.contains(&kind) {
                 continue;
             }
-            seen.insert(object.key());
-            self.upsert_raw(inner, object);
-        }
-        for &kind in kinds {
-            for key in self.keys(kind) {
-                if !seen.contains(&key) {
-                    self.delete_raw(inner, &key);
+            match (object, relist.as_mut()) {
+                (ClusterObject::Pod(pod), Some(table)) => table.insert_aside(pod),
+                (object, _) => {
+                    seen.insert(object.key().name);
+                    self.upsert_raw(inner, object);
                 }
             }
+        }
+        for &kind in kinds.iter().filter(|k| **k != ObjectKind::Pod) {
+            let gone: Vec<Box<str>> = self
+                .names(kind)
+                .filter(|name| !seen.contains(*name))
+                .cloned()
+                .collect();
+            for name in gone {
+                self.delete_raw(inner, &ObjectKey { kind, name });
+            }
+        }
+        if let Some(table) = relist {
+            self.swap_pods(inner, table);
         }
         self.flush(inner);
     }
 
+    /// A relist of pods collected aside becomes the live table.
+    pub(crate) fn swap_pods(&mut self, inner: &Inner, table: PodTable) {
+        self.pods
+            .swap_in(&inner.pods, table, |change| namespace_change(inner, change));
+    }
+
+    pub(crate) fn empty_pod_table(&self) -> PodTable {
+        self.pods.empty_like()
+    }
+
+    pub(crate) fn pod_count(&self) -> usize {
+        self.pods.len()
+    }
+
+    /// The keys held for `kind`; pods are held by identity only, so none are listed for them.
     pub(crate) fn keys(&self, kind: ObjectKind) -> Vec<ObjectKey> {
-        let names: Vec<&Box<str>> = match kind {
-            ObjectKind::Namespace => self.namespaces.iter().collect(),
-            ObjectKind::Service => self.services.keys().collect(),
-            ObjectKind::EndpointSlice => self.slices.keys().collect(),
-            ObjectKind::Pod => self.pods.keys().collect(),
-        };
-        names
-            .into_iter()
+        self.names(kind)
             .map(|name| ObjectKey {
                 kind,
                 name: name.clone(),
             })
             .collect()
+    }
+
+    fn names(&self, kind: ObjectKind) -> Box<dyn Iterator<Item = &Box<str>> + '_> {
+        match kind {
+            ObjectKind::Namespace => Box::new(self.namespaces.iter()),
+            ObjectKind::Service => Box::new(self.services.keys()),
+            ObjectKind::EndpointSlice => Box::new(self.slices.keys()),
+            ObjectKind::Pod => Box::new(std::iter::empty()),
+        }
     }
 
     fn upsert_raw(&mut self, inner: &Inner, object: ClusterObject) {
@@ -118,21 +152,8 @@ impl WriterState {
                 self.dirty.insert(owner);
             }
             ClusterObject::Pod(pod) => {
-                let entry = PodEntry {
-                    namespace: pod.namespace,
-                    ips: pod.ips,
-                };
-                if self.pods.get(&key).is_some_and(|old| *old == entry) {
-                    return;
-                }
-                // Index the new addresses before dropping the old ones, so an address the pod
-                // keeps never disappears in between.
-                index_pod(inner, &entry);
-                let namespace = Arc::clone(&entry.namespace);
-                match self.pods.insert(key, entry) {
-                    Some(old) => unindex_pod(inner, &old),
-                    None => namespace_ref(inner, &namespace, 1),
-                }
+                let change = self.pods.upsert(&inner.pods, pod);
+                namespace_change(inner, change);
             }
         }
     }
@@ -158,10 +179,8 @@ impl WriterState {
                 }
             }
             ObjectKind::Pod => {
-                if let Some(old) = self.pods.remove(&key.name) {
-                    unindex_pod(inner, &old);
-                    namespace_ref(inner, &old.namespace, -1);
-                }
+                let change = self.pods.delete(&inner.pods, &key.name);
+                namespace_change(inner, change);
             }
         }
     }
@@ -240,8 +259,7 @@ fn reindex_ptr(
     for ip in old_addrs.union(&new_addrs) {
         let mut owners: PtrOwners = inner
             .ptr
-            .get(ip)
-            .map(|list| {
+            .read(*ip, |list| {
                 list.iter()
                     .filter(|e| service_key(&e.service.name, &e.service.namespace).as_ref() != key)
                     .cloned()
@@ -256,7 +274,7 @@ fn reindex_ptr(
             });
         }
         if owners.is_empty() {
-            inner.ptr.remove(ip);
+            inner.ptr.remove(*ip);
         } else {
             inner.ptr.insert(*ip, owners);
         }
@@ -283,39 +301,10 @@ fn namespace_ref(inner: &Inner, namespace: &str, delta: i32) {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct PodEntry {
-    namespace: Arc<str>,
-    ips: PodIps,
-}
-
-/// The pod index is a multiset per address: two pods may share an IP (hostNetwork), and a pod
-/// being replaced is indexed twice for a moment.
-fn index_pod(inner: &Inner, pod: &PodEntry) {
-    for &ip in &pod.ips {
-        inner
-            .pods
-            .entry(ip)
-            .or_default()
-            .push(Arc::clone(&pod.namespace));
-    }
-}
-
-fn unindex_pod(inner: &Inner, pod: &PodEntry) {
-    for ip in &pod.ips {
-        let now_empty = match inner.pods.get_mut(ip) {
-            Some(mut namespaces) => {
-                if let Some(i) = namespaces.iter().position(|n| *n == pod.namespace) {
-                    namespaces.remove(i);
-                }
-                namespaces.is_empty()
-            }
-            None => false,
-        };
-        if now_empty {
-            inner
-                .pods
-                .remove_if(ip, |_, namespaces| namespaces.is_empty());
-        }
+fn namespace_change(inner: &Inner, change: NamespaceChange) {
+    match change {
+        NamespaceChange::None => {}
+        NamespaceChange::Added(namespace) => namespace_ref(inner, &namespace, 1),
+        NamespaceChange::Removed(namespace) => namespace_ref(inner, &namespace, -1),
     }
 }

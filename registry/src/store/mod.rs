@@ -15,6 +15,8 @@
 //! window). Every write bumps the SOA serial, which only grows.
 
 mod index;
+mod ipmap;
+mod pods;
 pub mod records;
 mod sync;
 pub mod view;
@@ -31,6 +33,8 @@ pub use sync::SyncToken;
 pub use view::{PodNamespaces, PtrOwners, ReadyEndpoint, ServiceEntry};
 
 use index::WriterState;
+use ipmap::IpMap;
+use pods::{PodIndex, PodTable};
 use sync::SyncState;
 
 /// Cheap to clone: every clone is a handle to the same store.
@@ -48,9 +52,9 @@ pub(crate) struct Inner {
     /// object still answer NODATA rather than NXDOMAIN for `<ns>.svc.<zone>`.
     pub(crate) namespaces: DashMap<Box<str>, u32>,
     /// ClusterIP or ready endpoint address → the Services it belongs to (for PTR).
-    pub(crate) ptr: DashMap<IpAddr, PtrOwners>,
-    /// Pod IP → the pods that have it (for `pods verified`).
-    pub(crate) pods: DashMap<IpAddr, PodNamespaces>,
+    pub(crate) ptr: IpMap<PtrOwners>,
+    /// Pod IP → the namespaces of the pods that have it (for `pods verified`).
+    pub(crate) pods: PodIndex,
     serial: AtomicU32,
     sync: Arc<SyncState>,
     writer: Mutex<WriterState>,
@@ -91,12 +95,17 @@ impl Store {
 
     /// The Services whose ClusterIP or ready endpoint is `ip`.
     pub fn ptr(&self, ip: IpAddr) -> Option<PtrOwners> {
-        self.inner.ptr.get(&ip).map(|e| e.value().clone())
+        self.inner.ptr.read(ip, Clone::clone)
     }
 
     /// The namespaces of the pods with `ip` among their `status.podIPs`.
     pub fn pod_namespaces(&self, ip: IpAddr) -> Option<PodNamespaces> {
-        self.inner.pods.get(&ip).map(|e| e.value().clone())
+        self.inner.pods.get(ip)
+    }
+
+    /// True when a pod in `namespace` has `ip` among its `status.podIPs` (`pods verified`).
+    pub fn pod_in_namespace(&self, ip: IpAddr, namespace: &str) -> bool {
+        self.inner.pods.contains(ip, namespace)
     }
 
     /// The SOA serial: grows with every change.
@@ -147,11 +156,45 @@ impl Store {
         self.write(|w, inner| w.replace(inner, kinds, objects));
     }
 
-    /// The keys currently held for `kind` (for tests and diagnostics).
+    /// Start collecting a relist of `kind` aside; [`Store::finish_relist`] swaps it in whole.
+    /// Pods go straight into a compact table rather than a list of records.
+    pub fn start_relist(&self, kind: ObjectKind) -> Relist {
+        let pods = (kind == ObjectKind::Pod).then(|| self.with_writer(|w| w.empty_pod_table()));
+        Relist {
+            kind,
+            objects: Vec::new(),
+            pods,
+        }
+    }
+
+    /// Make the store hold exactly what `relist` collected for its kind, as [`Store::replace`].
+    pub fn finish_relist(&self, relist: Relist) {
+        let Relist {
+            kind,
+            objects,
+            pods,
+        } = relist;
+        match pods {
+            Some(table) => self.write(|w, inner| w.swap_pods(inner, table)),
+            None => self.replace(&[kind], objects),
+        }
+    }
+
+    /// How many pods the store holds (with `pods verified`).
+    pub fn pod_count(&self) -> usize {
+        self.with_writer(|w| w.pod_count())
+    }
+
+    /// The keys currently held for `kind` (for tests and diagnostics; pods are held by identity
+    /// hash only, so none are listed for them).
     pub fn keys(&self, kind: ObjectKind) -> Vec<ObjectKey> {
+        self.with_writer(|w| w.keys(kind))
+    }
+
+    fn with_writer<T>(&self, f: impl FnOnce(&WriterState) -> T) -> T {
         match self.inner.writer.lock() {
-            Ok(w) => w.keys(kind),
-            Err(poisoned) => poisoned.into_inner().keys(kind),
+            Ok(w) => f(&w),
+            Err(poisoned) => f(&poisoned.into_inner()),
         }
     }
 
@@ -175,6 +218,32 @@ impl Store {
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |old| {
                 Some(now.max(old.wrapping_add(1)))
             });
+    }
+}
+
+/// A relist being collected aside (from [`Store::start_relist`]).
+pub struct Relist {
+    kind: ObjectKind,
+    objects: Vec<ClusterObject>,
+    pods: Option<PodTable>,
+}
+
+impl Relist {
+    /// Add one listed object; objects of another kind are ignored.
+    pub fn push(&mut self, object: ClusterObject) {
+        match (object, self.pods.as_mut()) {
+            (ClusterObject::Pod(pod), Some(table)) => table.insert_aside(pod),
+            (object, None) if object.kind() == self.kind => self.objects.push(object),
+            _ => {}
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.pods.as_ref().map_or(self.objects.len(), PodTable::len)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 

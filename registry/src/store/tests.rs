@@ -151,3 +151,62 @@ fn pods_sharing_an_ip_are_counted_separately() {
     store.delete(&ObjectKey::new(ObjectKind::Pod, "ns2", "b"));
     assert!(store.pod_namespaces(ip("10.0.0.9")).is_none());
 }
+
+#[test]
+fn a_pod_relist_is_swapped_in_whole() {
+    let store = Store::new();
+    let pod = |name: &str, ns: &str, addr: &str| {
+        ClusterObject::Pod(PodRecord {
+            name: name.into(),
+            namespace: ns.into(),
+            ips: std::iter::once(ip(addr)).collect(),
+        })
+    };
+    store.upsert(pod("kept", "ns1", "10.0.0.1"));
+    store.upsert(pod("moved", "ns1", "10.0.0.2"));
+    store.upsert(pod("gone", "ns2", "10.0.0.3"));
+
+    let mut relist = store.start_relist(ObjectKind::Pod);
+    relist.push(pod("kept", "ns1", "10.0.0.1"));
+    relist.push(pod("moved", "ns1", "10.0.0.4"));
+    relist.push(pod("new", "ns3", "fd00::7"));
+    assert_eq!(relist.len(), 3);
+    // Nothing changes until the relist is finished.
+    assert!(store.pod_in_namespace(ip("10.0.0.3"), "ns2"));
+    assert!(!store.pod_in_namespace(ip("fd00::7"), "ns3"));
+    store.finish_relist(relist);
+
+    assert!(store.pod_in_namespace(ip("10.0.0.1"), "ns1"));
+    assert!(!store.pod_in_namespace(ip("10.0.0.1"), "ns2"));
+    assert!(store.pod_in_namespace(ip("10.0.0.4"), "ns1"));
+    assert!(store.pod_namespaces(ip("10.0.0.2")).is_none());
+    assert!(store.pod_namespaces(ip("10.0.0.3")).is_none());
+    assert!(store.pod_in_namespace(ip("fd00::7"), "ns3"));
+    assert_eq!(store.pod_count(), 3);
+    // ns2 was kept alive only by its pod.
+    assert!(!store.namespace_exists("ns2"));
+    assert!(store.namespace_exists("ns3"));
+
+    // A later delete finds the relisted pod by its key.
+    store.delete(&ObjectKey::new(ObjectKind::Pod, "ns3", "new"));
+    assert!(store.pod_namespaces(ip("fd00::7")).is_none());
+    assert_eq!(store.pod_count(), 2);
+}
+
+#[test]
+fn replace_with_pods_keeps_other_kinds_exact() {
+    let store = Store::new();
+    let pod = |name: &str| {
+        ClusterObject::Pod(PodRecord {
+            name: name.into(),
+            namespace: "apps".into(),
+            ips: std::iter::once(ip("10.1.0.1")).collect(),
+        })
+    };
+    store.replace(&ObjectKind::ALL, vec![svc("a", "apps", ServiceKind::Headless), pod("p")]);
+    store.replace(&ObjectKind::ALL, vec![svc("b", "apps", ServiceKind::Headless)]);
+    assert!(store.service("a.apps").is_none());
+    assert!(store.service("b.apps").is_some());
+    assert!(store.pod_namespaces(ip("10.1.0.1")).is_none());
+    assert_eq!(store.pod_count(), 0);
+}

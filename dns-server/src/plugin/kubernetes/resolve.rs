@@ -399,10 +399,7 @@ impl Kubernetes {
                 let exists = match self.config.pods {
                     PodsMode::Disabled => false,
                     PodsMode::Insecure => self.store.namespace_exists(ns),
-                    PodsMode::Verified => self
-                        .store
-                        .pod_namespaces(ip)
-                        .is_some_and(|namespaces| namespaces.iter().any(|n| &**n == *ns)),
+                    PodsMode::Verified => self.store.pod_in_namespace(ip, ns),
                 };
                 if exists {
                     self.addresses(q, zone, std::iter::once(ip))

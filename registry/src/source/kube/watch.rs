@@ -32,7 +32,7 @@ use super::intern::Interner;
 use super::slim::{SlimEndpointSlice, SlimNamespace, SlimPod, SlimService};
 use crate::source::convert::{self, ConvertError};
 use crate::source::filter::Filter;
-use crate::store::{ClusterObject, ObjectKey, ObjectKind, Store, SyncToken};
+use crate::store::{self, ClusterObject, ObjectKey, ObjectKind, Store, SyncToken};
 
 /// A Kubernetes type rollcall watches.
 pub(crate) trait Watched:
@@ -282,7 +282,7 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 
 /// A relist in progress: objects collected since `Init`.
 struct Relist {
-    objects: Vec<ClusterObject>,
+    objects: store::Relist,
     skipped: usize,
     started: Instant,
 }
@@ -292,7 +292,7 @@ fn handle<K: Watched>(event: Event<K>, task: &KindTask, relist: &mut Option<Reli
     match event {
         Event::Init => {
             *relist = Some(Relist {
-                objects: Vec::new(),
+                objects: task.store.start_relist(kind),
                 skipped: 0,
                 started: Instant::now(),
             });
@@ -319,7 +319,7 @@ fn handle<K: Watched>(event: Event<K>, task: &KindTask, relist: &mut Option<Reli
                 return;
             };
             let count = list.objects.len();
-            task.store.replace(&[kind], list.objects);
+            task.store.finish_relist(list.objects);
             task.activity.count_event(kind);
             let first = !task.synced.swap(true, Ordering::AcqRel);
             task.token.mark_synced();
