@@ -13,9 +13,11 @@
 
 pub mod errors;
 pub mod eureka;
+pub mod forward;
 pub mod health;
 pub mod kubernetes;
 pub mod log;
+pub mod loop_detect;
 pub mod order;
 pub mod ready;
 
@@ -123,6 +125,9 @@ pub enum PluginError {
     Upstream(String),
     #[error("internal: {0}")]
     Internal(String),
+    /// A plugin's own limit was hit (e.g. `forward`'s `max_concurrent`): the client is refused.
+    #[error("overloaded: {0}")]
+    Overloaded(String),
 }
 
 impl PluginError {
@@ -130,8 +135,8 @@ impl PluginError {
     pub fn rcode(&self) -> ResponseCode {
         match self {
             // Nothing in the chain claims the name: it is outside every zone rollcall answers
-            // (until a `forward` plugin takes such names).
-            PluginError::NoNextPlugin => ResponseCode::Refused,
+            // (and no `forward` takes it).
+            PluginError::NoNextPlugin | PluginError::Overloaded(_) => ResponseCode::Refused,
             PluginError::Upstream(_) | PluginError::Internal(_) => ResponseCode::ServFail,
         }
     }

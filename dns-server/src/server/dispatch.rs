@@ -131,6 +131,8 @@ impl Dispatcher {
             src,
             transport,
             dnssec_ok: client_edns.is_some_and(|e| e.flags().dnssec_ok),
+            recursion_desired: request.metadata.recursion_desired,
+            checking_disabled: request.metadata.checking_disabled,
             max_size,
         };
         Ok((query, response_edns))
