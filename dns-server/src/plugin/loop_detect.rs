@@ -231,7 +231,11 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
         tokio::spawn(Arc::clone(&hook_plugin).probe(target, start.shutdown.clone()));
         Ok(())
     }));
-    let detail = format!("probe HINFO {}", plugin.qname);
+    let detail = if zone == "." {
+        "probe HINFO <random>.<random>.".to_string()
+    } else {
+        format!("probe HINFO <random>.<random>.{zone}")
+    };
     Ok(Some((plugin, detail)))
 }
 
