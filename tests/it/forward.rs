@@ -191,7 +191,7 @@ async fn a_failing_upstream_is_marked_down_then_up_again_by_health_checks() {
     assert!(answered(&ask_in_process(&server, &q).await));
     assert_eq!(a.queries_for(NAME), 1);
     // One query failure plus one failed probe (1 s timeout) make two: A is down.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(Duration::from_millis(1800)).await;
     assert!(a.queries_for(".") >= 1, "health probes ask `. IN NS`");
     let started = Instant::now();
     assert!(answered(&ask_in_process(&server, &q).await));
