@@ -268,3 +268,32 @@ fn check_accepts_the_kubeadm_forward_and_loop() {
     assert!(lp < fw, "{plan}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn next_rcodes_go_on_down_the_chain_others_are_passed_back() {
+    let up = upstream().await;
+    up.set_behavior(Behavior::ServFail);
+    let plain = server(&[up.addr], "").await;
+    let a = ask_in_process(&plain, &format!("{NAME} A")).await;
+    assert_eq!(
+        a.rcode, "SERVFAIL",
+        "the upstream's SERVFAIL is passed back"
+    );
+
+    let with_next = server(&[up.addr], "        next SERVFAIL NXDOMAIN").await;
+    let a = ask_in_process(&with_next, &format!("{NAME} A")).await;
+    assert_eq!(
+        a.rcode, "REFUSED",
+        "sent on to the (empty) rest of the chain"
+    );
+    assert_eq!(up.queries_for(NAME), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prefer_udp_forwards_tcp_clients_over_udp() {
+    let up = upstream().await;
+    let server = server(&[up.addr], "        prefer_udp").await;
+    let a = ask_hickory(server.addr, &format!("{NAME} A"), Transport::Tcp).await;
+    assert!(answered(&a), "{a:?}");
+    assert_eq!((up.udp_queries(), up.tcp_queries()), (1, 0));
+}
