@@ -297,3 +297,39 @@ async fn prefer_udp_forwards_tcp_clients_over_udp() {
     assert!(answered(&a), "{a:?}");
     assert_eq!((up.udp_queries(), up.tcp_queries()), (1, 0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_upstreams_header_bits_are_kept() {
+    use hickory_proto::op::Message;
+    use hickory_proto::rr::Name;
+
+    let up = upstream().await;
+    up.set_flags(false, true);
+    let server = server(&[up.addr], "").await;
+    let ask = |name: &str| {
+        let bytes = crate::support::query_bytes(
+            &Name::from_ascii(name).unwrap(),
+            hickory_proto::rr::RecordType::A,
+            9,
+        );
+        let dispatcher = server.dispatcher.clone();
+        async move {
+            let reply = dispatcher
+                .respond(&bytes, "127.0.0.1:5353".parse().unwrap(), Transport::Udp)
+                .await
+                .unwrap();
+            Message::from_vec(&reply).unwrap().metadata
+        }
+    };
+    let relayed = ask(NAME).await;
+    assert!(
+        !relayed.recursion_available && relayed.authentic_data,
+        "{relayed:?}"
+    );
+    assert_eq!(relayed.id, 9, "the client's id, not the upstream's");
+    let local = ask("web-service.apps.svc.cluster.local.").await;
+    assert!(
+        local.recursion_available && !local.authentic_data,
+        "{local:?}"
+    );
+}

@@ -37,6 +37,8 @@ struct Counts {
 
 struct State {
     behavior: Mutex<Behavior>,
+    /// RA and AD bits of replies.
+    flags: Mutex<(bool, bool)>,
     /// (lower-case fqdn, type) → records.
     table: Mutex<HashMap<(String, RecordType), Vec<Record>>>,
     counts: Counts,
@@ -88,6 +90,7 @@ impl TestUpstream {
     fn serve(udp: UdpSocket, tcp: TcpListener, addr: SocketAddr) -> TestUpstream {
         let state = Arc::new(State {
             behavior: Mutex::new(Behavior::Answer),
+            flags: Mutex::new((true, false)),
             table: Mutex::new(HashMap::new()),
             counts: Counts::default(),
             by_name: Mutex::new(HashMap::new()),
@@ -118,6 +121,11 @@ impl TestUpstream {
 
     pub fn set_behavior(&self, behavior: Behavior) {
         *lock(&self.state.behavior) = behavior;
+    }
+
+    /// The RA and AD bits replies carry (default: RA set, AD clear).
+    pub fn set_flags(&self, recursion_available: bool, authentic_data: bool) {
+        *lock(&self.state.flags) = (recursion_available, authentic_data);
     }
 
     pub fn udp_queries(&self) -> u64 {
@@ -157,7 +165,9 @@ async fn respond(state: &State, bytes: &[u8], tcp: bool) -> Option<Vec<u8>> {
     let behavior = *lock(&state.behavior);
     let mut reply = Message::new(query.metadata.id, MessageType::Response, OpCode::Query);
     reply.metadata.recursion_desired = query.metadata.recursion_desired;
-    reply.metadata.recursion_available = true;
+    let (ra, ad) = *lock(&state.flags);
+    reply.metadata.recursion_available = ra;
+    reply.metadata.authentic_data = ad;
     reply.add_query(question.clone());
     match behavior {
         Behavior::Drop => return None,

@@ -105,6 +105,15 @@ pub struct Reply {
     pub additionals: Vec<Record>,
     /// Which plugin wrote the reply (for logs and metrics).
     pub plugin: &'static str,
+    /// Header bits of a relayed answer (`forward`), sent as the upstream set them.
+    pub relayed: Option<RelayedFlags>,
+}
+
+/// Header bits an upstream decides, kept on a relayed answer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RelayedFlags {
+    pub recursion_available: bool,
+    pub authentic_data: bool,
 }
 
 impl Reply {

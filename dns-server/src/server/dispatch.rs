@@ -160,6 +160,10 @@ fn encode(
     metadata.authoritative = reply.authoritative;
     metadata.truncation = reply.truncated;
     metadata.recursion_available = true;
+    if let Some(relayed) = reply.relayed {
+        metadata.recursion_available = relayed.recursion_available;
+        metadata.authentic_data = relayed.authentic_data;
+    }
     let limit = match transport {
         Transport::Udp => max_size,
         Transport::Tcp => u16::MAX,

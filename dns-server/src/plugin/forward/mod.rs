@@ -1,7 +1,7 @@
 //! # forward
 //!
 //! Sends queries for names under `FROM` (minus `except`) to upstream resolvers and passes their
-//! answers back: rcode, AA, and the answer, authority and additional sections as received (the
+//! answers back: rcode, AA, RA, AD, and the answer, authority and additional sections as received (the
 //! upstream's OPT record is dropped; the server writes its own). Names outside `FROM` go to the
 //! next plugin.
 //!
@@ -53,7 +53,7 @@ use tokio_util::sync::CancellationToken;
 pub use upstream::UpstreamStats;
 use upstream::{Expect, Upstream};
 
-use super::{Next, Plugin, PluginError, PluginFuture, PluginResult, Reply};
+use super::{Next, Plugin, PluginError, PluginFuture, PluginResult, RelayedFlags, Reply};
 use crate::server::dispatch::EDNS_PAYLOAD;
 use crate::server::query::{Query, Transport, in_zone};
 
@@ -482,6 +482,10 @@ fn reply_from(msg: Message) -> Reply {
         authority: msg.authorities,
         additionals: strip(msg.additionals),
         plugin: NAME,
+        relayed: Some(RelayedFlags {
+            recursion_available: msg.metadata.recursion_available,
+            authentic_data: msg.metadata.authentic_data,
+        }),
     }
 }
 
