@@ -20,6 +20,7 @@
 //!     failfast_all_unhealthy_upstreams # SERVFAIL at once when every upstream is down
 //! }
 //! ```
+//! `FROM` is a zone, or a CIDR whose first reverse zone is used (as CoreDNS does).
 //! `TO` is `IP[:PORT]` (port 53 by default), `dns://IP[:PORT]`, or a resolv.conf file whose
 //! `nameserver` lines are read at setup (relative to the Corefile's directory); at most 15
 //! upstreams. `tls://`, `https://`, `tls` and `tls_servername` are not supported yet.

@@ -9,7 +9,7 @@ use hickory_proto::rr::Name;
 
 use super::{Config, Forward, MAX_UPSTREAMS, NAME, Policy};
 use crate::plugin::order::SetupResult;
-use crate::setup::keys::normalize_zone;
+use crate::setup::keys::{normalize_zone, reverse_zones};
 use crate::setup::{SetupContext, SetupError, args};
 
 pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
@@ -36,7 +36,18 @@ pub fn parse(ctx: &SetupContext<'_>, d: &Directive) -> Result<Config, SetupError
         }
         [from, to @ ..] => (from, to),
     };
-    let from_zone = normalize_zone(&from.text).map_err(|m| args::err(from, NAME, m))?;
+    // A CIDR names reverse zones; as in CoreDNS, only the first one it expands to is used.
+    let from_zone = if from.text.contains('/') {
+        reverse_zones(&from.text).and_then(|zones| {
+            zones
+                .into_iter()
+                .next()
+                .ok_or_else(|| format!("{:?} names no reverse zone", from.text))
+        })
+    } else {
+        normalize_zone(&from.text)
+    }
+    .map_err(|m| args::err(from, NAME, m))?;
     let mut upstreams = Vec::new();
     for t in to {
         for addr in parse_to(ctx, t)? {
