@@ -144,7 +144,7 @@ async fn servfail_when_every_upstream_is_silent() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn truncated_udp_replies_are_retried_over_tcp_and_force_tcp_skips_udp() {
+async fn truncated_udp_replies_are_retried_over_tcp_and_force_tcp_reuses_one_connection() {
     let up = upstream().await;
     up.set_behavior(Behavior::Truncate);
     let server = server(&[up.addr], "").await;
@@ -161,6 +161,7 @@ async fn truncated_udp_replies_are_retried_over_tcp_and_force_tcp_skips_udp() {
         &ask_in_process(&server, &format!("{NAME} A")).await
     ));
     assert_eq!((up.udp_queries(), up.tcp_queries()), (0, 2));
+    assert_eq!(up.tcp_connections(), 1, "the TCP connection is pooled");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

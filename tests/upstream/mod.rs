@@ -33,6 +33,7 @@ pub enum Behavior {
 struct Counts {
     udp: AtomicU64,
     tcp: AtomicU64,
+    tcp_connections: AtomicU64,
 }
 
 struct State {
@@ -136,6 +137,11 @@ impl TestUpstream {
         self.state.counts.tcp.load(Ordering::Relaxed)
     }
 
+    /// TCP connections accepted.
+    pub fn tcp_connections(&self) -> u64 {
+        self.state.counts.tcp_connections.load(Ordering::Relaxed)
+    }
+
     /// Queries for `name` over both transports.
     pub fn queries_for(&self, name: &str) -> u64 {
         lock(&self.state.by_name)
@@ -222,6 +228,7 @@ async fn tcp_loop(listener: TcpListener, state: Arc<State>, shutdown: Cancellati
             r = listener.accept() => match r { Ok((s, _)) => s, Err(_) => continue },
             () = shutdown.cancelled() => return,
         };
+        state.counts.tcp_connections.fetch_add(1, Ordering::Relaxed);
         let state = Arc::clone(&state);
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
