@@ -114,7 +114,11 @@ async fn a_real_upstream_does_not_trip_it() {
     let _ = child.stderr.take().unwrap().read_to_string(&mut stderr);
     assert!(running, "rollcall exited:\n{stderr}");
     assert_eq!(answer.rcode, "NOERROR", "{answer:?}");
-    assert_eq!(up.udp_queries(), 2, "one probe, one query");
+    assert_eq!(up.queries_for("www.example.org."), 1);
+    assert!(
+        up.udp_queries() >= 2,
+        "the probe and the query both went upstream"
+    );
     assert!(!stderr.contains("Loop ("), "{stderr}");
     let _ = std::fs::remove_dir_all(dir);
 }
