@@ -147,8 +147,13 @@ async fn run(args: ServeArgs, threads: usize) -> anyhow::Result<()> {
     };
     let shutdown = CancellationToken::new();
     let running = rollcall::server::start(setup, shutdown.clone(), threads).await?;
-    wait_for_signal().await;
-    if !running.lameduck.is_zero() {
+    tokio::select! {
+        () = wait_for_signal() => {}
+        // A plugin found a fatal condition (`loop`: a forwarding loop) and began the shutdown.
+        () = shutdown.cancelled() => {}
+    }
+    let fatal = running.fatal.message().map(str::to_string);
+    if fatal.is_none() && !running.lameduck.is_zero() {
         // Keep answering while /ready reports 503, so endpoints drop this pod before it stops.
         running
             .draining
@@ -167,7 +172,10 @@ async fn run(args: ServeArgs, threads: usize) -> anyhow::Result<()> {
     if let Some(dir) = example_dir {
         let _ = std::fs::remove_dir_all(dir);
     }
-    Ok(())
+    match fatal {
+        Some(message) => Err(anyhow::anyhow!(message)),
+        None => Ok(()),
+    }
 }
 
 async fn wait_for_signal() {

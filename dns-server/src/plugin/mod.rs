@@ -13,9 +13,11 @@
 
 pub mod errors;
 pub mod eureka;
+pub mod forward;
 pub mod health;
 pub mod kubernetes;
 pub mod log;
+pub mod loop_detect;
 pub mod order;
 pub mod ready;
 
@@ -103,6 +105,15 @@ pub struct Reply {
     pub additionals: Vec<Record>,
     /// Which plugin wrote the reply (for logs and metrics).
     pub plugin: &'static str,
+    /// Header bits of a relayed answer (`forward`), sent as the upstream set them.
+    pub relayed: Option<RelayedFlags>,
+}
+
+/// Header bits an upstream decides, kept on a relayed answer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RelayedFlags {
+    pub recursion_available: bool,
+    pub authentic_data: bool,
 }
 
 impl Reply {
@@ -123,6 +134,9 @@ pub enum PluginError {
     Upstream(String),
     #[error("internal: {0}")]
     Internal(String),
+    /// A plugin's own limit was hit (e.g. `forward`'s `max_concurrent`): the client is refused.
+    #[error("overloaded: {0}")]
+    Overloaded(String),
 }
 
 impl PluginError {
@@ -130,8 +144,8 @@ impl PluginError {
     pub fn rcode(&self) -> ResponseCode {
         match self {
             // Nothing in the chain claims the name: it is outside every zone rollcall answers
-            // (until a `forward` plugin takes such names).
-            PluginError::NoNextPlugin => ResponseCode::Refused,
+            // (and no `forward` takes it).
+            PluginError::NoNextPlugin | PluginError::Overloaded(_) => ResponseCode::Refused,
             PluginError::Upstream(_) | PluginError::Internal(_) => ResponseCode::ServFail,
         }
     }

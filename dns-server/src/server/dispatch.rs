@@ -131,6 +131,8 @@ impl Dispatcher {
             src,
             transport,
             dnssec_ok: client_edns.is_some_and(|e| e.flags().dnssec_ok),
+            recursion_desired: request.metadata.recursion_desired,
+            checking_disabled: request.metadata.checking_disabled,
             max_size,
         };
         Ok((query, response_edns))
@@ -158,6 +160,10 @@ fn encode(
     metadata.authoritative = reply.authoritative;
     metadata.truncation = reply.truncated;
     metadata.recursion_available = true;
+    if let Some(relayed) = reply.relayed {
+        metadata.recursion_available = relayed.recursion_available;
+        metadata.authentic_data = relayed.authentic_data;
+    }
     let limit = match transport {
         Transport::Udp => max_size,
         Transport::Tcp => u16::MAX,

@@ -42,6 +42,8 @@ pub struct Running {
     pub draining: Arc<std::sync::atomic::AtomicBool>,
     /// Other listeners the plugins bound (directive, address), e.g. the Eureka HTTP API.
     pub other_listeners: Vec<(&'static str, SocketAddr)>,
+    /// Set when a plugin found a fatal condition (e.g. `loop`); shutdown has begun.
+    pub fatal: crate::setup::Fatal,
     tasks: JoinSet<()>,
 }
 
@@ -88,8 +90,10 @@ pub async fn start(
         tracing::info!(listen = %bound, "serving DNS over UDP and TCP");
         addrs.push((addr, bound));
     }
-    let ctx = StartContext::new(shutdown.clone(), setup.readiness.clone());
+    let mut ctx = StartContext::new(shutdown.clone(), setup.readiness.clone());
+    ctx.dns_addrs = addrs.clone();
     let draining = Arc::clone(&ctx.draining);
+    let fatal = ctx.fatal.clone();
     for hook in setup.hooks {
         hook(&ctx).map_err(ServerError::Start)?;
     }
@@ -104,6 +108,7 @@ pub async fn start(
         lameduck: setup.lameduck,
         draining,
         other_listeners,
+        fatal,
         tasks,
     })
 }

@@ -31,6 +31,9 @@ pub struct Query {
     pub src: SocketAddr,
     pub transport: Transport,
     pub dnssec_ok: bool,
+    /// The client's RD and CD bits (`forward` passes them upstream as asked).
+    pub recursion_desired: bool,
+    pub checking_disabled: bool,
     /// The size the answer may take on this transport (EDNS payload or 512 for UDP).
     pub max_size: u16,
 }
@@ -48,6 +51,8 @@ impl Query {
             src: SocketAddr::from(([127, 0, 0, 1], 0)),
             transport: Transport::Udp,
             dnssec_ok: false,
+            recursion_desired: true,
+            checking_disabled: false,
             max_size: 1232,
         }
     }

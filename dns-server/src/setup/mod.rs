@@ -49,11 +49,44 @@ pub struct StartContext {
     /// Listeners a hook bound besides DNS (e.g. the Eureka HTTP API), as (directive, address):
     /// with port 0 in a Corefile this is how the real port is found.
     pub bound: std::sync::Mutex<Vec<(&'static str, SocketAddr)>>,
+    /// DNS listen addresses as configured → as bound (port 0 resolved), for plugins that query
+    /// their own server (`loop`).
+    pub dns_addrs: Vec<(SocketAddr, SocketAddr)>,
+    /// A fatal condition found while serving (e.g. a forwarding loop): the binary exits non-zero.
+    pub fatal: Fatal,
+}
+
+/// A fatal error raised while serving: the first report wins, and shutdown begins.
+#[derive(Clone, Default)]
+pub struct Fatal {
+    message: Arc<std::sync::OnceLock<String>>,
+    shutdown: CancellationToken,
+}
+
+impl Fatal {
+    pub fn new(shutdown: CancellationToken) -> Self {
+        Fatal {
+            message: Arc::default(),
+            shutdown,
+        }
+    }
+
+    /// Record `message` (if nothing was reported before) and cancel the shutdown token.
+    pub fn report(&self, message: String) {
+        let _ = self.message.set(message);
+        self.shutdown.cancel();
+    }
+
+    pub fn message(&self) -> Option<&str> {
+        self.message.get().map(String::as_str)
+    }
 }
 
 impl StartContext {
     pub fn new(shutdown: CancellationToken, readiness: Vec<(String, ReadinessCheck)>) -> Self {
         StartContext {
+            fatal: Fatal::new(shutdown.clone()),
+            dns_addrs: Vec::new(),
             shutdown,
             readiness,
             draining: Arc::new(std::sync::atomic::AtomicBool::new(false)),
@@ -76,6 +109,8 @@ pub type ReadinessCheck = Arc<dyn Fn() -> bool + Send + Sync>;
 pub struct SetupContext<'a> {
     /// The block's zones, lower-case with trailing dot.
     pub block_zones: &'a [String],
+    /// The block's port (from its keys, or the default).
+    pub port: u16,
     /// Directory of the Corefile: relative paths in directives resolve against it.
     pub base_dir: &'a Path,
     /// Addresses set by `bind`.
@@ -251,6 +286,7 @@ pub fn build(
             let mut option_detail = None;
             let mut ctx = SetupContext {
                 block_zones: &zones,
+                port: port.unwrap_or(default_port),
                 base_dir,
                 bind: &mut bind,
                 hooks: &mut setup.hooks,

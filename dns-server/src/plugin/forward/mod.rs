@@ -1,0 +1,494 @@
+//! # forward
+//!
+//! Sends queries for names under `FROM` (minus `except`) to upstream resolvers and passes their
+//! answers back: rcode, AA, RA, AD, and the answer, authority and additional sections as received (the
+//! upstream's OPT record is dropped; the server writes its own). Names outside `FROM` go to the
+//! next plugin.
+//!
+//! ## Syntax
+//! ```text
+//! forward FROM TO... {
+//!     except IGNORED_NAMES...
+//!     force_tcp
+//!     prefer_udp
+//!     expire DURATION                  # idle pooled TCP connections are closed after this (10s)
+//!     max_fails INTEGER                # consecutive failures that mark an upstream down (2; 0 = never)
+//!     health_check DURATION [no_rec] [domain NAME]   # probe interval for failing upstreams (0.5s)
+//!     policy random|round_robin|sequential           # (random)
+//!     max_concurrent INTEGER           # REFUSED above this many queries in flight
+//!     next RCODE...                    # these upstream rcodes go to the next plugin instead
+//!     failfast_all_unhealthy_upstreams # SERVFAIL at once when every upstream is down
+//! }
+//! ```
+//! `FROM` is a zone, or a CIDR whose first reverse zone is used (as CoreDNS does).
+//! `TO` is `IP[:PORT]` (port 53 by default), `dns://IP[:PORT]`, or a resolv.conf file whose
+//! `nameserver` lines are read at setup (relative to the Corefile's directory); at most 15
+//! upstreams. `tls://`, `https://`, `tls` and `tls_servername` are not supported yet.
+//!
+//! ## Behaviour
+//! The question goes out as the client asked it, with the client's RD and CD bits, a fresh random
+//! message id, and EDNS (payload 1,232, the client's DO bit). Over UDP unless `force_tcp`, or the
+//! client came over TCP and `prefer_udp` is not set; a truncated UDP reply is retried over TCP.
+//! Upstreams are tried in `policy` order, skipping those that are down, each for at most
+//! [`READ_TIMEOUT`], all within [`OVERALL_TIMEOUT`]. A failed exchange counts against the upstream;
+//! while it has failures, a background probe (`. IN NS`, or `domain NAME`) runs every
+//! `health_check` interval and a reply of any rcode clears them. When every upstream is down they
+//! are all tried in random order anyway (as CoreDNS does), unless
+//! `failfast_all_unhealthy_upstreams`. No reply from any → SERVFAIL.
+//!
+//! Counters are kept in [`ForwardStats`] (plain atomics) for metrics.
+
+pub mod setup;
+mod upstream;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
+use hickory_proto::rr::{Name, RecordType};
+use rand::seq::SliceRandom;
+use tokio_util::sync::CancellationToken;
+
+pub use upstream::UpstreamStats;
+use upstream::{Expect, Upstream};
+
+use super::{Next, Plugin, PluginError, PluginFuture, PluginResult, RelayedFlags, Reply};
+use crate::server::dispatch::EDNS_PAYLOAD;
+use crate::server::query::{Query, Transport, in_zone};
+
+const NAME: &str = "forward";
+/// CoreDNS's limit on upstreams per `forward`.
+pub const MAX_UPSTREAMS: usize = 15;
+/// How long one upstream gets to answer one exchange.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long one query may spend trying upstreams.
+pub const OVERALL_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a health-check probe waits for its reply.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    Random,
+    RoundRobin,
+    Sequential,
+}
+
+impl Policy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Policy::Random => "random",
+            Policy::RoundRobin => "round_robin",
+            Policy::Sequential => "sequential",
+        }
+    }
+}
+
+/// A parsed `forward` stanza.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Lower-case, fully qualified.
+    pub from: String,
+    pub except: Vec<String>,
+    pub to: Vec<SocketAddr>,
+    pub force_tcp: bool,
+    pub prefer_udp: bool,
+    pub expire: Duration,
+    pub max_fails: u32,
+    pub health_check: Duration,
+    pub health_no_rec: bool,
+    pub health_domain: Name,
+    pub policy: Policy,
+    /// 0: no limit.
+    pub max_concurrent: u32,
+    pub next: Vec<ResponseCode>,
+    pub failfast: bool,
+}
+
+impl Config {
+    pub fn new(from: String, to: Vec<SocketAddr>) -> Self {
+        Config {
+            from,
+            except: Vec::new(),
+            to,
+            force_tcp: false,
+            prefer_udp: false,
+            expire: Duration::from_secs(10),
+            max_fails: 2,
+            health_check: Duration::from_millis(500),
+            health_no_rec: false,
+            health_domain: Name::root(),
+            policy: Policy::Random,
+            max_concurrent: 0,
+            next: Vec::new(),
+            failfast: false,
+        }
+    }
+
+    /// The one-line description `rollcall check` prints.
+    pub fn describe(&self) -> String {
+        let to: Vec<String> = self.to.iter().map(ToString::to_string).collect();
+        let mut out = format!(
+            "from {}; to {}; policy {}; max_fails {}; health_check {:?}",
+            self.from,
+            to.join(" "),
+            self.policy.as_str(),
+            self.max_fails,
+            self.health_check,
+        );
+        if self.health_no_rec {
+            out.push_str(" no_rec");
+        }
+        if !self.health_domain.is_root() {
+            out.push_str(&format!(" domain {}", self.health_domain));
+        }
+        out.push_str(&format!("; expire {:?}", self.expire));
+        if !self.except.is_empty() {
+            out.push_str(&format!("; except {}", self.except.join(" ")));
+        }
+        if self.force_tcp {
+            out.push_str("; force_tcp");
+        }
+        if self.prefer_udp {
+            out.push_str("; prefer_udp");
+        }
+        if self.max_concurrent > 0 {
+            out.push_str(&format!("; max_concurrent {}", self.max_concurrent));
+        }
+        if !self.next.is_empty() {
+            let next: Vec<&str> = self
+                .next
+                .iter()
+                .map(|r| crate::dns::rcode_name(*r))
+                .collect();
+            out.push_str(&format!("; next {}", next.join(" ")));
+        }
+        if self.failfast {
+            out.push_str("; failfast_all_unhealthy_upstreams");
+        }
+        out
+    }
+}
+
+/// Counters of one `forward` plugin, plain atomics: the `prometheus` plugin reads them.
+#[derive(Debug)]
+pub struct ForwardStats {
+    /// The `FROM` zone.
+    pub from: String,
+    /// Queries refused because `max_concurrent` were already in flight
+    /// (`coredns_forward_max_concurrent_rejects_total`).
+    pub max_concurrent_rejects: AtomicU64,
+    /// Queries that found every upstream down (`coredns_forward_healthcheck_broken_total`).
+    pub healthcheck_broken: AtomicU64,
+    /// Queries in flight now.
+    pub in_flight: AtomicU32,
+    /// One entry per upstream, in `TO` order.
+    pub upstreams: Vec<Arc<UpstreamStats>>,
+}
+
+pub struct Forward {
+    config: Config,
+    upstreams: Vec<Upstream>,
+    round_robin: AtomicUsize,
+    stats: Arc<ForwardStats>,
+}
+
+/// Releases a `max_concurrent` slot when the query ends (or is cancelled).
+struct Slot<'a>(&'a AtomicU32);
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
+    }
+}
+
+impl Forward {
+    pub fn new(config: Config) -> Self {
+        let upstreams: Vec<Upstream> = config
+            .to
+            .iter()
+            .map(|addr| Upstream::new(*addr, config.expire))
+            .collect();
+        let stats = Arc::new(ForwardStats {
+            from: config.from.clone(),
+            max_concurrent_rejects: AtomicU64::new(0),
+            healthcheck_broken: AtomicU64::new(0),
+            in_flight: AtomicU32::new(0),
+            upstreams: upstreams.iter().map(|u| Arc::clone(&u.stats)).collect(),
+        });
+        Forward {
+            config,
+            upstreams,
+            round_robin: AtomicUsize::new(0),
+            stats,
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// This plugin's counters (shared; they stay valid for as long as anyone holds them).
+    pub fn stats(&self) -> Arc<ForwardStats> {
+        Arc::clone(&self.stats)
+    }
+
+    fn handles(&self, name: &str) -> bool {
+        in_zone(name, &self.config.from) && !self.config.except.iter().any(|e| in_zone(name, e))
+    }
+
+    fn acquire(&self) -> Option<Slot<'_>> {
+        let in_flight = &self.stats.in_flight;
+        let before = in_flight.fetch_add(1, Relaxed);
+        let slot = Slot(in_flight);
+        if self.config.max_concurrent != 0 && before >= self.config.max_concurrent {
+            return None; // `slot` drops here and gives the count back
+        }
+        Some(slot)
+    }
+
+    /// Upstream indices in the order this query tries them.
+    fn order(&self, order: &mut [usize]) {
+        for (i, slot) in order.iter_mut().enumerate() {
+            *slot = i;
+        }
+        match self.config.policy {
+            Policy::Sequential => {}
+            Policy::RoundRobin => {
+                let start = self.round_robin.fetch_add(1, Relaxed);
+                if !order.is_empty() {
+                    order.rotate_left(start % order.len());
+                }
+            }
+            Policy::Random => order.shuffle(&mut rand::rng()),
+        }
+    }
+
+    async fn forward<'a>(&'a self, query: &'a Query, next: Next<'a>) -> PluginResult {
+        let Some(_slot) = self.acquire() else {
+            self.stats.max_concurrent_rejects.fetch_add(1, Relaxed);
+            return Err(PluginError::Overloaded(format!(
+                "forward: more than max_concurrent {} queries in flight",
+                self.config.max_concurrent
+            )));
+        };
+        let mut request = encode_request(query)?;
+        let started = Instant::now();
+        let deadline = started + OVERALL_TIMEOUT;
+        let mut buf = [0usize; MAX_UPSTREAMS];
+        let order = &mut buf[..self.upstreams.len().min(MAX_UPSTREAMS)];
+        self.order(order);
+        let max_fails = self.config.max_fails;
+        let any_healthy = order.iter().any(|&i| !self.upstreams[i].is_down(max_fails));
+        if !any_healthy {
+            self.stats.healthcheck_broken.fetch_add(1, Relaxed);
+            if self.config.failfast {
+                return Err(PluginError::Upstream(
+                    "forward: every upstream is down (failfast_all_unhealthy_upstreams)".into(),
+                ));
+            }
+            order.shuffle(&mut rand::rng());
+        }
+        let tcp =
+            self.config.force_tcp || (query.transport == Transport::Tcp && !self.config.prefer_udp);
+        let mut last_error = String::from("no upstream was tried");
+        for &i in order.iter() {
+            let upstream = &self.upstreams[i];
+            if any_healthy && upstream.is_down(max_fails) {
+                continue;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                last_error = format!("{last_error}; gave up after {OVERALL_TIMEOUT:?}");
+                break;
+            }
+            let budget = (deadline - now).min(READ_TIMEOUT);
+            let id: u16 = rand::random();
+            request[..2].copy_from_slice(&id.to_be_bytes());
+            let expect = Expect {
+                id,
+                name: &query.name,
+                qtype: query.qtype,
+                qclass: query.qclass,
+            };
+            upstream.stats.requests.fetch_add(1, Relaxed);
+            let attempt = Instant::now();
+            let result = if tcp {
+                upstream.exchange_tcp(&request, &expect, budget).await
+            } else {
+                match upstream.exchange_udp(&request, &expect, budget).await {
+                    Ok(msg) if msg.metadata.truncation => {
+                        let budget = deadline
+                            .saturating_duration_since(Instant::now())
+                            .min(READ_TIMEOUT);
+                        // Over TCP the whole answer fits; if TCP fails, the truncated answer
+                        // still tells the client to retry over TCP itself.
+                        Ok(upstream
+                            .exchange_tcp(&request, &expect, budget)
+                            .await
+                            .unwrap_or(msg))
+                    }
+                    Err(upstream::ExchangeError::Oversized) => {
+                        let budget = deadline
+                            .saturating_duration_since(Instant::now())
+                            .min(READ_TIMEOUT);
+                        upstream.exchange_tcp(&request, &expect, budget).await
+                    }
+                    other => other,
+                }
+            };
+            match result {
+                Ok(msg) => {
+                    upstream.record_success();
+                    let rcode = msg.metadata.response_code;
+                    upstream.count_reply(rcode, attempt.elapsed());
+                    if self.config.next.contains(&rcode) {
+                        return next.serve(query).await;
+                    }
+                    return Ok(reply_from(msg));
+                }
+                Err(error) => {
+                    upstream.stats.failures.fetch_add(1, Relaxed);
+                    upstream.record_failure();
+                    tracing::debug!(upstream = %upstream.addr, qname = %query.name, %error, "forward: exchange failed");
+                    last_error = format!("{}: {error}", upstream.addr);
+                }
+            }
+        }
+        Err(PluginError::Upstream(format!("forward: {last_error}")))
+    }
+
+    /// Start one probe loop per upstream (at serve time, never under `check`). A loop sleeps
+    /// while its upstream is healthy and probes it every `health_check` while it has failures.
+    pub fn spawn_health_checks(self: &Arc<Self>, shutdown: &CancellationToken) {
+        if self.config.max_fails == 0 || self.config.health_check.is_zero() {
+            return;
+        }
+        for i in 0..self.upstreams.len() {
+            let this = Arc::clone(self);
+            let shutdown = shutdown.clone();
+            tokio::spawn(async move { this.health_loop(i, shutdown).await });
+        }
+    }
+
+    async fn health_loop(&self, i: usize, shutdown: CancellationToken) {
+        let Some(upstream) = self.upstreams.get(i) else {
+            return;
+        };
+        let interval = self.config.health_check;
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(interval) => {}
+                () = shutdown.cancelled() => return,
+            }
+            if upstream.fails() == 0 {
+                continue;
+            }
+            let ok = tokio::select! {
+                ok = self.probe(upstream) => ok,
+                () = shutdown.cancelled() => return,
+            };
+            if ok {
+                if upstream.is_down(self.config.max_fails) {
+                    tracing::info!(upstream = %upstream.addr, "forward: upstream is healthy again");
+                }
+                upstream.record_success();
+            } else {
+                upstream.stats.healthcheck_failures.fetch_add(1, Relaxed);
+                upstream.record_failure();
+                if upstream.fails() == self.config.max_fails {
+                    tracing::warn!(upstream = %upstream.addr, "forward: upstream is down (health check failed)");
+                }
+            }
+        }
+    }
+
+    /// `. IN NS` (or `domain NAME`) to the upstream: any reply, whatever its rcode, is healthy.
+    async fn probe(&self, upstream: &Upstream) -> bool {
+        let name = self.config.health_domain.clone();
+        let mut probe = Query::new(name, RecordType::NS);
+        probe.recursion_desired = !self.config.health_no_rec;
+        let Ok(mut request) = encode_request(&probe) else {
+            return false;
+        };
+        let id: u16 = rand::random();
+        request[..2].copy_from_slice(&id.to_be_bytes());
+        let expect = Expect {
+            id,
+            name: &probe.name,
+            qtype: probe.qtype,
+            qclass: probe.qclass,
+        };
+        let result = if self.config.force_tcp {
+            upstream
+                .exchange_tcp(&request, &expect, HEALTH_TIMEOUT)
+                .await
+        } else {
+            upstream
+                .exchange_udp(&request, &expect, HEALTH_TIMEOUT)
+                .await
+        };
+        result.is_ok()
+    }
+}
+
+impl Plugin for Forward {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn serve<'a>(&'a self, query: &'a Query, next: Next<'a>) -> PluginFuture<'a> {
+        if !self.handles(&query.lower) {
+            return next.serve(query);
+        }
+        PluginFuture::boxed(self.forward(query, next))
+    }
+}
+
+/// The query as the client asked it, id 0 (each attempt writes a fresh one), EDNS with our
+/// payload size and the client's DO bit.
+fn encode_request(query: &Query) -> Result<Vec<u8>, PluginError> {
+    let mut msg = Message::new(0, MessageType::Query, OpCode::Query);
+    msg.metadata.recursion_desired = query.recursion_desired;
+    msg.metadata.checking_disabled = query.checking_disabled;
+    let mut question = hickory_proto::op::Query::query(query.name.clone(), query.qtype);
+    question.set_query_class(query.qclass);
+    msg.add_query(question);
+    let mut edns = Edns::new();
+    edns.set_max_payload(EDNS_PAYLOAD);
+    edns.set_dnssec_ok(query.dnssec_ok);
+    msg.set_edns(edns);
+    msg.to_vec()
+        .map_err(|e| PluginError::Internal(format!("forward: cannot encode the query: {e}")))
+}
+
+fn reply_from(msg: Message) -> Reply {
+    let strip = |records: Vec<hickory_proto::rr::Record>| -> Vec<hickory_proto::rr::Record> {
+        records
+            .into_iter()
+            .filter(|r| {
+                !matches!(
+                    r.record_type(),
+                    RecordType::OPT | RecordType::TSIG | RecordType::SIG
+                )
+            })
+            .collect()
+    };
+    Reply {
+        rcode: msg.metadata.response_code,
+        authoritative: msg.metadata.authoritative,
+        truncated: msg.metadata.truncation,
+        answers: msg.answers,
+        authority: msg.authorities,
+        additionals: strip(msg.additionals),
+        plugin: NAME,
+        relayed: Some(RelayedFlags {
+            recursion_available: msg.metadata.recursion_available,
+            authentic_data: msg.metadata.authentic_data,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,280 @@
+//! `forward` stanza → [`Config`], the plugin, and the start hook for its health checks.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use corefile::{Directive, Token};
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::Name;
+
+use super::{Config, Forward, MAX_UPSTREAMS, NAME, Policy};
+use crate::plugin::order::SetupResult;
+use crate::setup::keys::{normalize_zone, reverse_zones};
+use crate::setup::{SetupContext, SetupError, args};
+
+pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
+    let config = parse(ctx, d)?;
+    let detail = config.describe();
+    let forward = Arc::new(Forward::new(config));
+    let health = Arc::clone(&forward);
+    ctx.hooks.push(Box::new(move |start| {
+        health.spawn_health_checks(&start.shutdown);
+        Ok(())
+    }));
+    Ok(Some((forward, detail)))
+}
+
+pub fn parse(ctx: &SetupContext<'_>, d: &Directive) -> Result<Config, SetupError> {
+    let (from, to) = match d.args.as_slice() {
+        [] => return Err(args::err(&d.name, NAME, "needs FROM and at least one TO")),
+        [from] => {
+            return Err(args::err(
+                from,
+                NAME,
+                "needs at least one TO (an IP address or a resolv.conf file) after FROM",
+            ));
+        }
+        [from, to @ ..] => (from, to),
+    };
+    // A CIDR names reverse zones; as in CoreDNS, only the first one it expands to is used.
+    let from_zone = if from.text.contains('/') {
+        reverse_zones(&from.text).and_then(|zones| {
+            zones
+                .into_iter()
+                .next()
+                .ok_or_else(|| format!("{:?} names no reverse zone", from.text))
+        })
+    } else {
+        normalize_zone(&from.text)
+    }
+    .map_err(|m| args::err(from, NAME, m))?;
+    let mut upstreams = Vec::new();
+    for t in to {
+        for addr in parse_to(ctx, t)? {
+            if upstreams.len() == MAX_UPSTREAMS {
+                return Err(args::err(
+                    t,
+                    NAME,
+                    format!("more than {MAX_UPSTREAMS} upstreams"),
+                ));
+            }
+            upstreams.push(addr);
+        }
+    }
+    let mut config = Config::new(from_zone, upstreams);
+    for prop in d.block.iter().flatten() {
+        let name = prop.name();
+        match name {
+            "except" => {
+                if prop.args.is_empty() {
+                    return Err(args::err(
+                        &prop.name,
+                        NAME,
+                        "except needs at least one name",
+                    ));
+                }
+                for t in &prop.args {
+                    config
+                        .except
+                        .push(normalize_zone(&t.text).map_err(|m| args::err(t, NAME, m))?);
+                }
+            }
+            "force_tcp" | "prefer_udp" | "failfast_all_unhealthy_upstreams" => {
+                args::no_args(prop)?;
+                match name {
+                    "force_tcp" => config.force_tcp = true,
+                    "prefer_udp" => config.prefer_udp = true,
+                    _ => config.failfast = true,
+                }
+            }
+            "expire" => {
+                config.expire = args::parse_duration(args::exactly_one(prop, NAME)?, NAME)?;
+            }
+            "max_fails" => {
+                config.max_fails =
+                    args::parse_u32(args::exactly_one(prop, NAME)?, NAME, 0, u32::MAX)?;
+            }
+            "max_concurrent" => {
+                config.max_concurrent =
+                    args::parse_u32(args::exactly_one(prop, NAME)?, NAME, 1, u32::MAX)?;
+            }
+            "policy" => {
+                let t = args::exactly_one(prop, NAME)?;
+                config.policy = match t.text.as_str() {
+                    "random" => Policy::Random,
+                    "round_robin" => Policy::RoundRobin,
+                    "sequential" => Policy::Sequential,
+                    other => {
+                        return Err(args::err(
+                            t,
+                            NAME,
+                            format!("unknown policy {other:?} (random, round_robin or sequential)"),
+                        ));
+                    }
+                };
+            }
+            "health_check" => parse_health_check(prop, &mut config)?,
+            "next" => {
+                if prop.args.is_empty() {
+                    return Err(args::err(&prop.name, NAME, "next needs at least one RCODE"));
+                }
+                for t in &prop.args {
+                    config.next.push(parse_rcode(t)?);
+                }
+            }
+            "tls" | "tls_servername" | "failover" | "max_idle_conns" => {
+                return Err(args::err(
+                    &prop.name,
+                    NAME,
+                    format!("{name} is not supported by rollcall yet"),
+                ));
+            }
+            other => {
+                return Err(args::err(
+                    &prop.name,
+                    NAME,
+                    format!("unknown property {other:?}"),
+                ));
+            }
+        }
+    }
+    if config.force_tcp && config.prefer_udp {
+        return Err(args::err(
+            &d.name,
+            NAME,
+            "force_tcp and prefer_udp cannot both be set",
+        ));
+    }
+    Ok(config)
+}
+
+fn parse_health_check(prop: &Directive, config: &mut Config) -> Result<(), SetupError> {
+    let Some((interval, rest)) = prop.args.split_first() else {
+        return Err(args::err(&prop.name, NAME, "health_check needs a duration"));
+    };
+    config.health_check = args::parse_duration(interval, NAME)?;
+    let mut rest = rest.iter();
+    while let Some(t) = rest.next() {
+        match t.text.as_str() {
+            "no_rec" => config.health_no_rec = true,
+            "domain" => {
+                let Some(domain) = rest.next() else {
+                    return Err(args::err(t, NAME, "domain needs a name"));
+                };
+                let zone = normalize_zone(&domain.text).map_err(|m| args::err(domain, NAME, m))?;
+                config.health_domain =
+                    Name::from_ascii(&zone).map_err(|e| args::err(domain, NAME, e.to_string()))?;
+            }
+            other => {
+                return Err(args::err(
+                    t,
+                    NAME,
+                    format!("unexpected health_check argument {other:?} (no_rec or domain NAME)"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn parse_rcode(t: &Token) -> Result<ResponseCode, SetupError> {
+    Ok(match t.text.to_ascii_uppercase().as_str() {
+        "NOERROR" => ResponseCode::NoError,
+        "FORMERR" => ResponseCode::FormErr,
+        "SERVFAIL" => ResponseCode::ServFail,
+        "NXDOMAIN" => ResponseCode::NXDomain,
+        "NOTIMP" => ResponseCode::NotImp,
+        "REFUSED" => ResponseCode::Refused,
+        _ => {
+            return Err(args::err(
+                t,
+                NAME,
+                format!(
+                    "unknown rcode {:?} (NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP or REFUSED)",
+                    t.text
+                ),
+            ));
+        }
+    })
+}
+
+/// One `TO`: `IP[:PORT]`, `dns://IP[:PORT]`, or a resolv.conf file.
+fn parse_to(ctx: &SetupContext<'_>, t: &Token) -> Result<Vec<SocketAddr>, SetupError> {
+    let text = t.text.as_str();
+    for scheme in ["tls://", "https://", "grpc://", "quic://", "h3://"] {
+        if text.starts_with(scheme) {
+            return Err(args::err(
+                t,
+                NAME,
+                format!("{scheme} upstreams are not supported by rollcall yet"),
+            ));
+        }
+    }
+    if let Some(rest) = text.strip_prefix("dns://") {
+        return parse_addr(rest).map(|a| vec![a]).ok_or_else(|| {
+            args::err(
+                t,
+                NAME,
+                format!("{text:?} is not an IP address with an optional port"),
+            )
+        });
+    }
+    if let Some(addr) = parse_addr(text) {
+        return Ok(vec![addr]);
+    }
+    let path = ctx.resolve_path(text);
+    let contents = std::fs::read_to_string(&path).map_err(|e| {
+        args::err(
+            t,
+            NAME,
+            format!(
+                "{text:?} is neither an IP address nor a readable resolv.conf ({}: {e})",
+                path.display()
+            ),
+        )
+    })?;
+    let servers = resolv_conf_nameservers(&contents);
+    if servers.is_empty() {
+        return Err(args::err(
+            t,
+            NAME,
+            format!("no nameserver lines in {}", path.display()),
+        ));
+    }
+    if servers.iter().any(|a| a.ip().is_loopback()) {
+        // coredns/coredns#2087: a loopback stub (systemd-resolved's 127.0.0.53) in the node's
+        // resolv.conf makes a forwarding loop once it points back at us.
+        tracing::warn!(file = %path.display(), "forward: resolv.conf lists a loopback nameserver; the `loop` plugin will stop the server if it forwards back to itself");
+    }
+    Ok(servers)
+}
+
+/// `1.2.3.4`, `1.2.3.4:53`, `::1`, `[::1]`, `[::1]:53`.
+fn parse_addr(text: &str) -> Option<SocketAddr> {
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Some(addr);
+    }
+    let bare = text
+        .strip_prefix('[')
+        .and_then(|t| t.strip_suffix(']'))
+        .unwrap_or(text);
+    bare.parse::<IpAddr>()
+        .ok()
+        .map(|ip| SocketAddr::new(ip, 53))
+}
+
+/// The `nameserver` addresses of a resolv.conf, port 53 (zone ids like `fe80::1%eth0` are skipped).
+pub fn resolv_conf_nameservers(contents: &str) -> Vec<SocketAddr> {
+    contents
+        .lines()
+        .filter_map(|line| {
+            let line = line.split(['#', ';']).next().unwrap_or("");
+            let mut fields = line.split_whitespace();
+            match (fields.next(), fields.next()) {
+                (Some("nameserver"), Some(addr)) => addr.parse::<IpAddr>().ok(),
+                _ => None,
+            }
+        })
+        .map(|ip| SocketAddr::new(ip, 53))
+        .collect()
+}
