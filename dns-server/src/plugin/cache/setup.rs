@@ -260,7 +260,13 @@ pub fn parse(ctx: &SetupContext<'_>, d: &Directive) -> Result<Config, SetupError
                 }
             }
             "keepttl" => {
-                args::no_args(prop)?;
+                if let Some(extra) = prop.args.first() {
+                    return Err(args::err(
+                        extra,
+                        NAME,
+                        format!("keepttl takes no argument, found {:?}", extra.text),
+                    ));
+                }
                 config.keepttl = true;
             }
             "serve_stale_policy" => {
