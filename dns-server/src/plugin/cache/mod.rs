@@ -128,6 +128,26 @@ impl CacheStats {
     fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
     }
+
+    /// Count an insert. Called under the shard's lock, so an entry's decrement always follows
+    /// its increment and the gauges never dip below zero.
+    fn inserted(&self, kind: Kind, displaced: &store::Displaced) {
+        let entries = |k: Kind| match k {
+            Kind::Success => &self.success_entries,
+            Kind::Denial => &self.denial_entries,
+        };
+        CacheStats::bump(entries(kind));
+        if let Some(old) = displaced.replaced {
+            entries(old).fetch_sub(1, Ordering::Relaxed);
+        }
+        if let Some(evicted) = displaced.evicted {
+            entries(evicted).fetch_sub(1, Ordering::Relaxed);
+            CacheStats::bump(match evicted {
+                Kind::Success => &self.success_evictions,
+                Kind::Denial => &self.denial_evictions,
+            });
+        }
+    }
 }
 
 /// Which kinds `disable` rules out for one name.
@@ -223,7 +243,7 @@ impl Cache {
             let threshold = (u64::from(entry.ttl) * u64::from(p.percentage)).div_ceil(100);
             if hits >= p.amount
                 && u64::from(entry.remaining(now)) <= threshold
-                && entry.value.is_ok()
+                && !is_failure(&entry.value)
                 && self.spawn_refresh(entry, key, query, next, disabled)
             {
                 CacheStats::bump(&shared.stats.prefetches);
@@ -362,22 +382,7 @@ impl Shared {
             }
         }
         let entry = Entry::new(query, kind, result.clone(), now, ttl).with_hits(hits);
-        let displaced = self.store.insert(key, Arc::new(entry));
-        let entries = |k: Kind| match k {
-            Kind::Success => &self.stats.success_entries,
-            Kind::Denial => &self.stats.denial_entries,
-        };
-        CacheStats::bump(entries(kind));
-        if let Some(old) = displaced.replaced {
-            entries(old).fetch_sub(1, Ordering::Relaxed);
-        }
-        if let Some(evicted) = displaced.evicted {
-            entries(evicted).fetch_sub(1, Ordering::Relaxed);
-            CacheStats::bump(match evicted {
-                Kind::Success => &self.stats.success_evictions,
-                Kind::Denial => &self.stats.denial_evictions,
-            });
-        }
+        self.store.insert(key, Arc::new(entry), &self.stats);
         result
     }
 

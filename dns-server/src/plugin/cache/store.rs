@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
+use super::CacheStats;
 use crate::plugin::PluginResult;
 use crate::server::query::Query;
 
@@ -245,8 +246,8 @@ impl Store {
     }
 
     /// Insert or replace; when the entry's kind is at capacity in its shard, evict a random
-    /// entry of that kind first.
-    pub fn insert(&self, key: u64, entry: Arc<Entry>) -> Displaced {
+    /// entry of that kind first. The entry gauges in `stats` are updated under the lock.
+    pub fn insert(&self, key: u64, entry: Arc<Entry>, stats: &CacheStats) -> Displaced {
         let kind = entry.kind;
         let mut shard = self.shard(key);
         let mut displaced = Displaced::default();
@@ -272,6 +273,7 @@ impl Store {
             displaced.replaced = Some(old.kind);
         }
         shard.counts[kind.index()] += 1;
+        stats.inserted(kind, &displaced);
         displaced
     }
 
@@ -324,6 +326,7 @@ mod tests {
     #[test]
     fn keys_separate_type_class_and_do_bit_and_ignore_case() {
         let store = Store::new(100, 100, 4);
+        let stats = CacheStats::default();
         let a = query("Web.Example.", RecordType::A);
         let lower = query("web.example.", RecordType::A);
         let aaaa = query("web.example.", RecordType::AAAA);
@@ -332,7 +335,7 @@ mod tests {
         assert_eq!(store.key(&a), store.key(&lower));
         assert_ne!(store.key(&a), store.key(&aaaa));
         assert_ne!(store.key(&a), store.key(&dnssec));
-        store.insert(store.key(&a), entry(&a, Kind::Success, 0, 30));
+        store.insert(store.key(&a), entry(&a, Kind::Success, 0, 30), &stats);
         assert!(store.get(store.key(&lower), &lower).is_some());
         assert!(store.get(store.key(&aaaa), &aaaa).is_none());
         assert!(store.get(store.key(&dnssec), &dnssec).is_none());
@@ -343,26 +346,27 @@ mod tests {
     #[test]
     fn a_full_shard_evicts_a_random_entry_of_the_same_kind() {
         let store = Store::new(3, 2, 1);
+        let stats = CacheStats::default();
         let names: Vec<Query> = (0..10)
             .map(|i| query(&format!("n{i}.example."), RecordType::A))
             .collect();
         let mut evicted = 0;
         for q in &names[..3] {
             assert_eq!(
-                store.insert(store.key(q), entry(q, Kind::Success, 0, 30)),
+                store.insert(store.key(q), entry(q, Kind::Success, 0, 30), &stats),
                 Displaced::default()
             );
         }
         for q in &names[3..5] {
             assert_eq!(
                 store
-                    .insert(store.key(q), entry(q, Kind::Denial, 0, 30))
+                    .insert(store.key(q), entry(q, Kind::Denial, 0, 30), &stats)
                     .evicted,
                 None
             );
         }
         for q in &names[5..] {
-            let d = store.insert(store.key(q), entry(q, Kind::Success, 0, 30));
+            let d = store.insert(store.key(q), entry(q, Kind::Success, 0, 30), &stats);
             assert_eq!(d.evicted, Some(Kind::Success));
             evicted += 1;
             assert_eq!(store.len(Kind::Success), 3);
@@ -377,7 +381,7 @@ mod tests {
         let last = &names[9];
         assert!(store.get(store.key(last), last).is_some());
         // Replacing a key is not an eviction.
-        let d = store.insert(store.key(last), entry(last, Kind::Success, 5, 30));
+        let d = store.insert(store.key(last), entry(last, Kind::Success, 5, 30), &stats);
         assert_eq!(
             d,
             Displaced {
@@ -386,11 +390,16 @@ mod tests {
             }
         );
         // A key changing kind moves between the counts.
-        let d = store.insert(store.key(last), entry(last, Kind::Denial, 6, 30));
+        let d = store.insert(store.key(last), entry(last, Kind::Denial, 6, 30), &stats);
         assert_eq!(d.replaced, Some(Kind::Success));
         assert_eq!(d.evicted, Some(Kind::Denial));
         assert_eq!(store.len(Kind::Success), 2);
         assert_eq!(store.len(Kind::Denial), 2);
+        let gauge = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        assert_eq!(gauge(&stats.success_entries), 2);
+        assert_eq!(gauge(&stats.denial_entries), 2);
+        assert_eq!(gauge(&stats.success_evictions), 5);
+        assert_eq!(gauge(&stats.denial_evictions), 1);
     }
 
     #[test]
