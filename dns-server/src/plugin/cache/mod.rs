@@ -249,7 +249,7 @@ impl Cache {
                 CacheStats::bump(&shared.stats.prefetches);
             }
         }
-        shared.respond(entry, now, false)
+        shared.respond(entry, query, now, false)
     }
 
     /// Run the rest of the chain in a task and store what it answers (unless it fails: the
@@ -315,8 +315,9 @@ impl Shared {
     }
 
     /// The reply to send from an entry: TTLs counted down by its age (0 when stale), or as
-    /// stored with `keepttl`.
-    fn respond(&self, entry: &Entry, now: u64, stale: bool) -> PluginResult {
+    /// stored with `keepttl`; records owned by the question name spelled as this client spelled
+    /// it (the entry may come from a query in another case, e.g. DNS 0x20).
+    fn respond(&self, entry: &Entry, query: &Query, now: u64, stale: bool) -> PluginResult {
         if stale {
             CacheStats::bump(&self.stats.served_stale);
         }
@@ -335,9 +336,9 @@ impl Shared {
             rcode: stored.rcode,
             authoritative: false,
             truncated: false,
-            answers: with_ttl(&stored.answers, ttl),
-            authority: with_ttl(&stored.authority, ttl),
-            additionals: with_ttl(&stored.additionals, ttl),
+            answers: copy(&stored.answers, ttl, query),
+            authority: copy(&stored.authority, ttl, query),
+            additionals: copy(&stored.additionals, ttl, query),
             plugin: "cache",
         })
     }
@@ -441,13 +442,17 @@ fn is_failure(result: &PluginResult) -> bool {
     }
 }
 
-fn with_ttl(records: &[Record], ttl: Option<u32>) -> Vec<Record> {
+fn copy(records: &[Record], ttl: Option<u32>, query: &Query) -> Vec<Record> {
     records
         .iter()
         .map(|r| {
             let mut r = r.clone();
             if let Some(ttl) = ttl {
                 r.ttl = r.ttl.min(ttl);
+            }
+            // `==` on names ignores case; `eq_case` does not.
+            if r.name == query.name && !r.name.eq_case(&query.name) {
+                r.name = query.name.clone();
             }
             r
         })
@@ -478,7 +483,7 @@ impl Plugin for Cache {
             Lookup::Stale(entry) if shared.config.serve_stale.is_some_and(|s| s.verify) => {
                 next.serve(query).map(move |result| {
                     if is_failure(&result) {
-                        shared.respond(&entry, now, true)
+                        shared.respond(&entry, query, now, true)
                     } else {
                         shared.admit(
                             key,
@@ -493,7 +498,7 @@ impl Plugin for Cache {
             }
             Lookup::Stale(entry) => {
                 self.spawn_refresh(&entry, key, query, next, disabled);
-                PluginFuture::ready(shared.respond(&entry, now, true))
+                PluginFuture::ready(shared.respond(&entry, query, now, true))
             }
             Lookup::Miss => next.serve(query).map(move |result| {
                 shared.admit(

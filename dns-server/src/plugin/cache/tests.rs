@@ -343,8 +343,13 @@ async fn entries_are_kept_apart_by_type_and_do_bit_but_not_by_case() {
     let h = Harness::new(config());
     h.upstream.set(answer("web.example.", 1, 30));
     h.ask(&q("web.example.")).await.unwrap();
-    h.ask(&q("WEB.Example.")).await.unwrap();
+    let mixed = h.ask(&q("WEB.Example.")).await.unwrap();
     assert_eq!(h.upstream.calls(), 1);
+    assert_eq!(
+        mixed.answers[0].name.to_string(),
+        "WEB.Example.",
+        "owner names follow the asker's spelling"
+    );
     h.ask(&Query::new(name("web.example."), RecordType::AAAA))
         .await
         .unwrap();
