@@ -1,6 +1,7 @@
 //! rollcall's integration tests, one binary (as hickory-dns keeps them): each module drives the
 //! real server through real sockets or the real binary.
 
+mod cache;
 mod cli;
 mod dashboard;
 mod eureka_clients;
@@ -14,6 +15,7 @@ mod kube_setup;
 mod kube_startup;
 mod kube_support;
 mod kube_watch;
+mod loadbalance;
 mod loop_detect;
 mod probes;
 mod reload;

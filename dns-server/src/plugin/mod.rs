@@ -11,11 +11,13 @@
 //!
 //! The order plugins run in is fixed by [`order`], never by the order of lines in a Corefile.
 
+pub mod cache;
 pub mod errors;
 pub mod eureka;
 pub mod forward;
 pub mod health;
 pub mod kubernetes;
+pub mod loadbalance;
 pub mod log;
 pub mod loop_detect;
 pub mod order;
@@ -56,6 +58,16 @@ impl<'a> PluginFuture<'a> {
     pub fn boxed(fut: impl Future<Output = PluginResult> + Send + 'a) -> Self {
         PluginFuture::Pending(Box::pin(fut))
     }
+
+    /// Post-process the result: applied at once to a ready result (still no allocation), or
+    /// after the await for a pending one.
+    pub fn map(self, f: impl FnOnce(PluginResult) -> PluginResult + Send + 'a) -> Self {
+        match self {
+            PluginFuture::Ready(Some(result)) => PluginFuture::ready(f(result)),
+            done @ PluginFuture::Ready(None) => done,
+            PluginFuture::Pending(fut) => PluginFuture::boxed(async move { f(fut.await) }),
+        }
+    }
 }
 
 impl Future for PluginFuture<'_> {
@@ -90,6 +102,26 @@ impl<'a> Next<'a> {
             Some((plugin, rest)) => plugin.serve(query, Next { rest }),
             None => PluginFuture::ready(Err(PluginError::NoNextPlugin)),
         }
+    }
+
+    /// The rest of the chain as an owned value, for work that outlives the query (a cache
+    /// refreshing an entry in the background). Clones the `Arc`s: one allocation per call.
+    pub fn to_owned_chain(self) -> OwnedNext {
+        OwnedNext {
+            rest: self.rest.into(),
+        }
+    }
+}
+
+/// The rest of a chain, owned: see [`Next::to_owned_chain`].
+#[derive(Clone)]
+pub struct OwnedNext {
+    rest: Arc<[Arc<dyn Plugin>]>,
+}
+
+impl OwnedNext {
+    pub async fn serve(&self, query: &Query) -> PluginResult {
+        Next::new(&self.rest).serve(query).await
     }
 }
 
