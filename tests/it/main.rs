@@ -2,6 +2,7 @@
 //! real server through real sockets or the real binary.
 
 mod cli;
+mod corefile_reload;
 mod dashboard;
 mod eureka_clients;
 mod eureka_dns;

@@ -18,6 +18,7 @@ pub mod kubernetes;
 pub mod log;
 pub mod order;
 pub mod ready;
+pub mod reload;
 
 use std::future::Future;
 use std::pin::Pin;
