@@ -184,6 +184,14 @@ struct Watchers {
 
 impl Watchers {
     fn start(port: u16, ready_port: u16) -> Watchers {
+        Watchers::start_at(
+            dns_addr(port),
+            WEB,
+            SocketAddr::from(([127, 0, 0, 1], ready_port)),
+        )
+    }
+
+    fn start_at(dns: SocketAddr, question: &'static str, ready: SocketAddr) -> Watchers {
         let stop = Arc::new(AtomicBool::new(false));
         let dns = {
             let stop = Arc::clone(&stop);
@@ -192,15 +200,13 @@ impl Watchers {
                 socket
                     .set_read_timeout(Some(Duration::from_secs(2)))
                     .unwrap();
-                let (name, qtype) = parse_question(WEB);
+                let (name, qtype) = parse_question(question);
                 let (mut sent, mut failures) = (0usize, Vec::new());
                 let mut buf = [0u8; 4096];
                 while !stop.load(Ordering::Relaxed) {
                     sent += 1;
                     let id = (sent % 65536) as u16;
-                    socket
-                        .send_to(&query_bytes(&name, qtype, id), dns_addr(port))
-                        .unwrap();
+                    socket.send_to(&query_bytes(&name, qtype, id), dns).unwrap();
                     // Skip stale replies (a late answer to an earlier id).
                     let outcome = loop {
                         match socket.recv(&mut buf) {
@@ -228,7 +234,7 @@ impl Watchers {
                 let (mut sent, mut failures) = (0usize, Vec::new());
                 while !stop.load(Ordering::Relaxed) {
                     sent += 1;
-                    match http_get(SocketAddr::from(([127, 0, 0, 1], ready_port)), "/ready") {
+                    match http_get(ready, "/ready") {
                         Ok(response) if response.starts_with("HTTP/1.1 200") => {}
                         Ok(response) => failures.push(format!("probe {sent}: {response}")),
                         Err(e) => failures.push(format!("probe {sent}: {e}")),
@@ -482,4 +488,62 @@ async fn plugin_listeners_and_dns_sockets_are_handed_over_in_process() {
         .await
         .expect("every task stops at shutdown");
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A reload whose new `kubernetes` source cannot list for a while: the old configuration keeps
+/// answering (no SERVFAIL) and `/ready` stays 200 until the new one synced, then it is swapped in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_waits_for_the_new_kubernetes_source_to_sync() {
+    use crate::kube_support::Cluster;
+    use crate::support::ask_hickory;
+    use rollcall::server::query::Transport;
+    use rollcall_tests::apiserver::ADMIN_TOKEN;
+
+    let cluster = Cluster::start().await;
+    cluster.seed(3);
+    let kubeconfig = cluster.kubeconfig(ADMIN_TOKEN);
+    let load = |ttl: u32| {
+        let text = format!(
+            "cluster.local {{\n bind 127.0.0.1\n ready 127.0.0.1:0\n kubernetes {{\n  kubeconfig {}\n  ttl {ttl}\n }}\n}}\n",
+            kubeconfig.display()
+        );
+        let options = corefile::ParseOptions::with_env(|_| None);
+        rollcall::load_corefile_str(&text, "Corefile", &cluster.dir, &options, 0).unwrap()
+    };
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let mut running = rollcall::server::start(load(5), shutdown.clone(), 1)
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !running.is_ready() {
+        assert!(Instant::now() < deadline, "never synced");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let dns = running.first_addr().unwrap();
+    let ready = running.other_listeners[0].1;
+    const SVC: &str = "svc-1.apps.svc.cluster.local. A";
+    let ttl =
+        |a: crate::support::Answer| a.answer[0].split_whitespace().nth(1).unwrap().to_string();
+    assert_eq!(ttl(ask_hickory(dns, SVC, Transport::Udp).await), "5");
+
+    let watchers = Watchers::start_at(dns, SVC, ready);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The running watches are established; every new list fails for a while.
+    cluster.api.fail_requests(Duration::from_millis(1500));
+    let started = Instant::now();
+    running.reload(load(7)).await.unwrap();
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(1000),
+        "swapped in after {took:?}, before the new source could list"
+    );
+    assert_eq!(ttl(ask_hickory(dns, SVC, Transport::Udp).await), "7");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::task::spawn_blocking(move || watchers.finish())
+        .await
+        .unwrap();
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(5), running.wait())
+        .await
+        .expect("every task stops at shutdown");
 }
