@@ -2,8 +2,9 @@
 //! ConfigMap update replaces it (a new file renamed over the old), and the running server follows
 //! within a few intervals, without a failed query or a non-200 `/ready` while it swaps; a broken
 //! Corefile changes nothing and is logged with its line; a new port moves the listener; a Corefile
-//! without `reload` stops the watching (SIGUSR1 still reloads). In-process: a plugin's HTTP
-//! listener keeps its socket across a reload.
+//! without `reload` stops the watching (SIGUSR1 still reloads). In-process: plugins' HTTP
+//! listeners and DNS sockets are handed over; a new `kubernetes` source that cannot list yet
+//! holds the swap back (old answers, `/ready` 200), and the old watches stop after it.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
@@ -542,6 +543,15 @@ async fn a_reload_waits_for_the_new_kubernetes_source_to_sync() {
     tokio::task::spawn_blocking(move || watchers.finish())
         .await
         .unwrap();
+
+    // The old configuration's watches were shut down: when the API server ends every watch,
+    // only the new configuration's three (Namespaces, Services, EndpointSlices) come back.
+    let watches = || cluster.api.stats().watches.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = watches();
+    cluster.api.drop_watches();
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    assert_eq!(watches() - before, 3, "watches restarted after the reload");
     shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(5), running.wait())
         .await
