@@ -71,8 +71,11 @@ async fn connection(
             }
             Err(_) => return Ok(()),
         }
-        let current = Arc::clone(dispatcher.load());
-        let Some(reply) = current.respond(&message, src, Transport::Tcp).await else {
+        let Some(reply) = dispatcher
+            .load()
+            .respond(&message, src, Transport::Tcp)
+            .await
+        else {
             continue;
         };
         let Ok(reply_len) = u16::try_from(reply.len()) else {
