@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
 use rollcall::embedded;
+use rollcall::server::reload::{self, CorefileWatch};
 
 mod memory;
 
@@ -121,6 +122,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 async fn run(args: ServeArgs, threads: usize) -> anyhow::Result<()> {
     let mut example_dir = None;
+    // Hashed before it is loaded: an edit in between shows up as a change at the first check.
+    let mut watch = match &args.corefile {
+        Some(path) => Some(
+            CorefileWatch::new(path, args.port)
+                .with_context(|| format!("reading {}", path.display()))?,
+        ),
+        None => None,
+    };
     let setup = match &args.corefile {
         Some(path) => rollcall::load_corefile(path, args.port)?,
         None => {
@@ -146,11 +155,33 @@ async fn run(args: ServeArgs, threads: usize) -> anyhow::Result<()> {
         }
     };
     let shutdown = CancellationToken::new();
-    let running = rollcall::server::start(setup, shutdown.clone(), threads).await?;
-    tokio::select! {
-        () = wait_for_signal() => {}
-        // A plugin found a fatal condition (`loop`: a forwarding loop) and began the shutdown.
-        () = shutdown.cancelled() => {}
+    // Registered before serving, so no signal is missed.
+    let (mut stop, mut usr1) = (StopSignals::new(), ReloadSignal::new());
+    let mut running = rollcall::server::start(setup, shutdown.clone(), threads).await?;
+    loop {
+        let interval = if watch.is_some() {
+            running.reload
+        } else {
+            None
+        };
+        tokio::select! {
+            () = stop.recv() => break,
+            // A plugin found a fatal condition (`loop`: a forwarding loop) and began the shutdown.
+            () = shutdown.cancelled() => break,
+            () = usr1.recv() => {
+                match watch.as_mut() {
+                    Some(watch) => {
+                        watch.check(&mut running, true).await;
+                    }
+                    None => tracing::warn!("SIGUSR1: no Corefile file to reload (serving the embedded one)"),
+                }
+            }
+            () = reload::tick(interval) => {
+                if let Some(watch) = watch.as_mut() {
+                    watch.check(&mut running, false).await;
+                }
+            }
+        }
     }
     let fatal = running.fatal.message().map(str::to_string);
     if fatal.is_none() && !running.lameduck.is_zero() {
@@ -178,27 +209,68 @@ async fn run(args: ServeArgs, threads: usize) -> anyhow::Result<()> {
     }
 }
 
-async fn wait_for_signal() {
+/// SIGTERM or SIGINT: shut down.
+struct StopSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) {
-            (Ok(mut term), Ok(mut int)) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = int.recv() => {}
-                }
+    unix: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl StopSignals {
+    fn new() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let unix = match (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) {
+                (Ok(term), Ok(int)) => Some((term, int)),
+                _ => None,
+            };
+            StopSignals { unix }
+        }
+        #[cfg(not(unix))]
+        StopSignals {}
+    }
+
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        if let Some((term, int)) = self.unix.as_mut() {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
             }
-            _ => {
-                let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// SIGUSR1: reload the Corefile now (as CoreDNS).
+struct ReloadSignal {
+    #[cfg(unix)]
+    unix: Option<tokio::signal::unix::Signal>,
+}
+
+impl ReloadSignal {
+    fn new() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            ReloadSignal {
+                unix: signal(SignalKind::user_defined1()).ok(),
             }
         }
+        #[cfg(not(unix))]
+        ReloadSignal {}
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        if let Some(usr1) = self.unix.as_mut() {
+            usr1.recv().await;
+            return;
+        }
+        std::future::pending::<()>().await;
     }
 }

@@ -3,6 +3,7 @@
 
 mod cache;
 mod cli;
+mod corefile_reload;
 mod dashboard;
 mod eureka_clients;
 mod eureka_dns;

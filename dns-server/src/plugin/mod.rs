@@ -22,6 +22,7 @@ pub mod log;
 pub mod loop_detect;
 pub mod order;
 pub mod ready;
+pub mod reload;
 
 use std::future::Future;
 use std::pin::Pin;

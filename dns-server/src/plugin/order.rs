@@ -45,7 +45,7 @@ pub const CHAIN: &[DirectiveSpec] = &[
     spec("tls", NotYet),
     spec("timeouts", NotYet),
     spec("multisocket", NotYet),
-    spec("reload", NotYet),
+    spec("reload", Implemented(super::reload::setup)),
     spec("nsid", NotYet),
     spec("bufsize", NotYet),
     spec("bind", Implemented(setup_bind)),

@@ -22,7 +22,7 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
     let addr = super::health::probe_addr(d, "ready", 8181)?;
     args::no_block(d)?;
     ctx.hooks.push(Box::new(move |start| {
-        let checks = start.readiness.clone();
+        let checks = Arc::clone(&start.live_readiness);
         let draining = Arc::clone(&start.draining);
         crate::server::http::spawn(
             "ready",
@@ -34,6 +34,7 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
                 if draining.load(Ordering::Acquire) {
                     return (503, "shutting down\n".to_string());
                 }
+                let checks = checks.load();
                 let waiting: Vec<&str> = checks
                     .iter()
                     .filter(|(_, ready)| !ready())

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 /// Answers a path with (status, body).
 pub type Responder = Arc<dyn Fn(&str) -> (u16, String) + Send + Sync>;
 
-pub async fn serve(listener: TcpListener, respond: Responder, shutdown: CancellationToken) {
+pub async fn serve(listener: Arc<TcpListener>, respond: Responder, shutdown: CancellationToken) {
     loop {
         let (mut stream, _) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -55,21 +55,15 @@ pub async fn serve(listener: TcpListener, respond: Responder, shutdown: Cancella
     }
 }
 
-/// Bind `addr` for a probe endpoint and serve it (used by the `health` and `ready` start hooks).
+/// Listen on `addr` (or take the previous configuration's socket there) for a probe endpoint and serve it (used by the `health` and `ready` start hooks).
 pub fn spawn(
     what: &'static str,
     addr: std::net::SocketAddr,
     respond: Responder,
     start: &crate::setup::StartContext,
 ) -> Result<(), String> {
-    let std_listener = std::net::TcpListener::bind(addr)
-        .map_err(|e| format!("{what}: cannot listen on {addr}: {e}"))?;
-    std_listener
-        .set_nonblocking(true)
-        .map_err(|e| format!("{what}: {e}"))?;
-    let listener = TcpListener::from_std(std_listener).map_err(|e| format!("{what}: {e}"))?;
+    let listener = start.tcp_listener(what, addr)?;
     let bound = listener.local_addr().map_err(|e| format!("{what}: {e}"))?;
-    start.record_bound(what, bound);
     tracing::info!(listen = %bound, "serving {what} probe");
     tokio::spawn(serve(listener, respond, start.shutdown.clone()));
     Ok(())

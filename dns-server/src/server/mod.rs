@@ -1,21 +1,26 @@
 //! Sockets: bind every listen address of a [`Setup`] (UDP and TCP on the same port), run the
-//! start hooks, and serve until the shutdown token is cancelled.
+//! start hooks, and serve until the shutdown token is cancelled. [`Running::reload`] swaps in a
+//! new [`Setup`] while serving ([`reload`] has the Corefile watch and the steps).
 
 pub mod dispatch;
 pub mod http;
 pub mod query;
+pub mod reload;
 mod tcp;
 mod udp;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::setup::{ReadinessCheck, Setup, StartContext};
+use crate::plugin::reload::ReloadConfig;
+use crate::setup::{PoolEntry, ReadinessCheck, Setup, StartContext};
 use dispatch::{Chain, Dispatcher};
 
 #[derive(Debug, thiserror::Error)]
@@ -44,7 +49,27 @@ pub struct Running {
     pub other_listeners: Vec<(&'static str, SocketAddr)>,
     /// Set when a plugin found a fatal condition (e.g. `loop`); shutdown has begun.
     pub fatal: crate::setup::Fatal,
+    /// `reload`: how often to check the Corefile, if the serving one says so.
+    pub reload: Option<ReloadConfig>,
     tasks: JoinSet<()>,
+    shutdown: CancellationToken,
+    udp_workers: usize,
+    /// DNS listeners by configured address; they outlive a reload that keeps their address.
+    listeners: BTreeMap<SocketAddr, Listener>,
+    /// Cancels the serving configuration's start-hook tasks (sources, HTTP servers).
+    generation: CancellationToken,
+    /// What `/ready` reports (the serving configuration's checks).
+    live_readiness: Arc<ArcSwap<Vec<(String, ReadinessCheck)>>>,
+    /// The plugins' TCP listeners, handed to the next configuration by configured address.
+    sockets: Vec<PoolEntry>,
+}
+
+/// One DNS listen address: its UDP and TCP loops read the dispatcher from `dispatcher` (a
+/// reload stores the new one there) and stop with `stop`.
+struct Listener {
+    bound: SocketAddr,
+    dispatcher: Arc<ArcSwap<Dispatcher>>,
+    stop: CancellationToken,
 }
 
 impl Running {
@@ -61,6 +86,116 @@ impl Running {
     pub async fn wait(mut self) {
         while self.tasks.join_next().await.is_some() {}
     }
+
+    /// Replace the serving configuration with `setup` without a gap in answering (see
+    /// [`reload`]). On an error the running configuration is left exactly as it was.
+    pub async fn reload(&mut self, setup: Setup) -> Result<(), ServerError> {
+        self.apply(setup, true).await
+    }
+
+    /// Start `setup` beside whatever serves now, then swap it in: bind the addresses not served
+    /// yet, run the start hooks under a new generation token, wait for the new sources to sync
+    /// (`reloading` only), store the new dispatchers into the kept listeners, start the new
+    /// ones, and only then stop the listeners and the generation that are gone.
+    async fn apply(&mut self, setup: Setup, reloading: bool) -> Result<(), ServerError> {
+        let dispatchers = dispatchers(&setup);
+        let mut fresh = BTreeMap::new();
+        for (addr, _) in &dispatchers {
+            if !self.listeners.contains_key(addr) {
+                // On an error the sockets bound so far are dropped, so closed.
+                fresh.insert(*addr, bind_pair(*addr, self.udp_workers.max(1))?);
+            }
+        }
+        let generation = self.shutdown.child_token();
+        let mut ctx = StartContext::next(
+            generation.clone(),
+            setup.readiness.clone(),
+            Arc::clone(&self.live_readiness),
+            Arc::clone(&self.draining),
+            self.sockets.clone(),
+        );
+        // A fatal report (a forwarding loop) ends the process, not just this configuration.
+        ctx.fatal = self.fatal.clone();
+        ctx.dns_addrs = dispatchers
+            .iter()
+            .filter_map(|(addr, _)| {
+                let bound = match self.listeners.get(addr) {
+                    Some(kept) => kept.bound,
+                    None => fresh.get(addr).map(|(_, _, bound)| *bound)?,
+                };
+                Some((*addr, bound))
+            })
+            .collect();
+        for hook in setup.hooks {
+            if let Err(message) = hook(&ctx) {
+                generation.cancel();
+                return Err(ServerError::Start(message));
+            }
+        }
+        let (other_listeners, sockets) = ctx.finish();
+        if reloading {
+            reload::wait_until_ready(&setup.readiness, setup.startup_wait, &self.shutdown).await;
+        }
+
+        // The swap. From here nothing fails.
+        self.live_readiness.store(Arc::new(setup.readiness.clone()));
+        let mut listeners = BTreeMap::new();
+        let mut addrs = Vec::new();
+        let mut bound_dispatchers = Vec::new();
+        for (addr, dispatcher) in dispatchers {
+            let listener = if let Some(kept) = self.listeners.remove(&addr) {
+                kept.dispatcher.store(Arc::clone(&dispatcher));
+                kept
+            } else if let Some((udp, tcp, bound)) = fresh.remove(&addr) {
+                self.serve(udp, tcp, bound, Arc::clone(&dispatcher))
+            } else {
+                continue; // every new address was bound above
+            };
+            addrs.push((addr, listener.bound));
+            bound_dispatchers.push((listener.bound, dispatcher));
+            listeners.insert(addr, listener);
+        }
+        for (_, gone) in std::mem::replace(&mut self.listeners, listeners) {
+            tracing::info!(listen = %gone.bound, "no longer serving DNS there");
+            gone.stop.cancel();
+        }
+        std::mem::replace(&mut self.generation, generation).cancel();
+        while self.tasks.try_join_next().is_some() {}
+        self.addrs = addrs;
+        self.dispatchers = bound_dispatchers;
+        self.readiness = setup.readiness;
+        self.lameduck = setup.lameduck;
+        self.other_listeners = other_listeners;
+        self.reload = setup.reload;
+        self.sockets = sockets;
+        Ok(())
+    }
+
+    fn serve(
+        &mut self,
+        udp: Vec<UdpSocket>,
+        tcp: TcpListener,
+        bound: SocketAddr,
+        dispatcher: Arc<Dispatcher>,
+    ) -> Listener {
+        let dispatcher = Arc::new(ArcSwap::new(dispatcher));
+        let stop = self.shutdown.child_token();
+        for socket in udp {
+            self.tasks.spawn(udp::serve(
+                Arc::new(socket),
+                Arc::clone(&dispatcher),
+                stop.clone(),
+            ));
+        }
+        self.tasks
+            .spawn(tcp::serve(tcp, Arc::clone(&dispatcher), stop.clone()));
+        tracing::info!(listen = %bound, "serving DNS over UDP and TCP");
+        Listener {
+            bound,
+            dispatcher,
+            stop,
+        }
+    }
 }
 
 /// Bind, start the sources, and serve. `udp_workers` sockets share each UDP port
@@ -70,47 +205,25 @@ pub async fn start(
     shutdown: CancellationToken,
     udp_workers: usize,
 ) -> Result<Running, ServerError> {
-    let mut tasks = JoinSet::new();
-    let mut addrs = Vec::new();
-    let mut bound_dispatchers = Vec::new();
-    for (addr, dispatcher) in dispatchers(&setup) {
-        let (udp, tcp) = bind_pair(addr, udp_workers.max(1))?;
-        let bound = tcp
-            .local_addr()
-            .map_err(|source| ServerError::Bind { addr, source })?;
-        for socket in udp {
-            tasks.spawn(udp::serve(
-                Arc::new(socket),
-                Arc::clone(&dispatcher),
-                shutdown.clone(),
-            ));
-        }
-        tasks.spawn(tcp::serve(tcp, Arc::clone(&dispatcher), shutdown.clone()));
-        bound_dispatchers.push((bound, dispatcher));
-        tracing::info!(listen = %bound, "serving DNS over UDP and TCP");
-        addrs.push((addr, bound));
-    }
-    let mut ctx = StartContext::new(shutdown.clone(), setup.readiness.clone());
-    ctx.dns_addrs = addrs.clone();
-    let draining = Arc::clone(&ctx.draining);
-    let fatal = ctx.fatal.clone();
-    for hook in setup.hooks {
-        hook(&ctx).map_err(ServerError::Start)?;
-    }
-    let other_listeners = ctx
-        .bound
-        .into_inner()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    Ok(Running {
-        addrs,
-        dispatchers: bound_dispatchers,
-        readiness: setup.readiness,
-        lameduck: setup.lameduck,
-        draining,
-        other_listeners,
-        fatal,
-        tasks,
-    })
+    let mut running = Running {
+        addrs: Vec::new(),
+        dispatchers: Vec::new(),
+        readiness: Vec::new(),
+        lameduck: std::time::Duration::ZERO,
+        draining: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        other_listeners: Vec::new(),
+        reload: None,
+        fatal: crate::setup::Fatal::new(shutdown.clone()),
+        tasks: JoinSet::new(),
+        generation: shutdown.child_token(),
+        shutdown,
+        udp_workers,
+        listeners: BTreeMap::new(),
+        live_readiness: Arc::new(ArcSwap::from_pointee(Vec::new())),
+        sockets: Vec::new(),
+    };
+    running.apply(setup, false).await?;
+    Ok(running)
 }
 
 /// One dispatcher per listen address, routing to the blocks bound there.
@@ -137,7 +250,7 @@ pub fn dispatchers(setup: &Setup) -> Vec<(SocketAddr, Arc<Dispatcher>)> {
 fn bind_pair(
     addr: SocketAddr,
     udp_workers: usize,
-) -> Result<(Vec<UdpSocket>, TcpListener), ServerError> {
+) -> Result<(Vec<UdpSocket>, TcpListener, SocketAddr), ServerError> {
     let err = |source| ServerError::Bind { addr, source };
     let mut last_error = None;
     for _ in 0..20 {
@@ -155,7 +268,8 @@ fn bind_pair(
         for _ in 1..udp_workers {
             udp.push(udp_socket(port_addr).map_err(err)?);
         }
-        return Ok((udp, tcp));
+        let bound = tcp.local_addr().map_err(err)?;
+        return Ok((udp, tcp, bound));
     }
     Err(err(
         last_error.unwrap_or_else(|| std::io::Error::other("no free port"))

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::{ArcSwap, Cache};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
@@ -16,7 +17,7 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub async fn serve(
     listener: TcpListener,
-    dispatcher: Arc<Dispatcher>,
+    dispatcher: Arc<ArcSwap<Dispatcher>>,
     shutdown: CancellationToken,
 ) {
     loop {
@@ -31,7 +32,7 @@ pub async fn serve(
             },
             () = shutdown.cancelled() => return,
         };
-        let d = Arc::clone(&dispatcher);
+        let d = Cache::new(Arc::clone(&dispatcher));
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
             tokio::select! {
@@ -49,7 +50,8 @@ pub async fn serve(
 async fn connection(
     mut stream: TcpStream,
     src: SocketAddr,
-    dispatcher: Arc<Dispatcher>,
+    // Read per message: a reload applies to the next query on an open connection.
+    mut dispatcher: Cache<Arc<ArcSwap<Dispatcher>>, Arc<Dispatcher>>,
 ) -> std::io::Result<()> {
     let _ = stream.set_nodelay(true);
     let mut message = Vec::new();
@@ -69,7 +71,11 @@ async fn connection(
             }
             Err(_) => return Ok(()),
         }
-        let Some(reply) = dispatcher.respond(&message, src, Transport::Tcp).await else {
+        let Some(reply) = dispatcher
+            .load()
+            .respond(&message, src, Transport::Tcp)
+            .await
+        else {
             continue;
         };
         let Ok(reply_len) = u16::try_from(reply.len()) else {

@@ -8,6 +8,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
+use arc_swap::{ArcSwap, Cache};
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
@@ -18,9 +19,12 @@ type Pending = Pin<Box<dyn Future<Output = Option<Vec<u8>>> + Send>>;
 
 pub async fn serve(
     socket: Arc<UdpSocket>,
-    dispatcher: Arc<Dispatcher>,
+    dispatcher: Arc<ArcSwap<Dispatcher>>,
     shutdown: CancellationToken,
 ) {
+    // A reload stores a new dispatcher; the cache sees it on the next packet. Per packet this
+    // costs one atomic load (pointer compare) on top of the `Arc` clone the loop always did.
+    let mut dispatcher = Cache::new(dispatcher);
     let mut buf = vec![0u8; 65535];
     loop {
         let (len, src) = tokio::select! {
@@ -35,7 +39,7 @@ pub async fn serve(
             () = shutdown.cancelled() => return,
         };
         let message = buf[..len].to_vec();
-        let d = Arc::clone(&dispatcher);
+        let d = Arc::clone(dispatcher.load());
         let fut: Pending = Box::pin(async move { d.respond(&message, src, Transport::Udp).await });
         match poll_once(fut) {
             Ok(reply) => send(&socket, reply, src).await,

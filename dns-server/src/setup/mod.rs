@@ -12,7 +12,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use corefile::{Corefile, Directive, Span};
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::plugin::Plugin;
@@ -41,9 +43,13 @@ impl SetupError {
 pub type StartHook = Box<dyn FnOnce(&StartContext) -> Result<(), String> + Send>;
 
 pub struct StartContext {
+    /// Cancelled when this configuration stops: at shutdown, or after a reload swapped in the next.
     pub shutdown: CancellationToken,
-    /// Every plugin's readiness check (for `ready`).
+    /// Every plugin's readiness check in this configuration.
     pub readiness: Vec<(String, ReadinessCheck)>,
+    /// What `/ready` reports: the checks of the configuration that is answering. A reload swaps
+    /// the new configuration's checks in only once it answers, so `/ready` never flaps.
+    pub live_readiness: Arc<ArcSwap<Vec<(String, ReadinessCheck)>>>,
     /// Set while `health`'s lameduck drains the server: `/ready` answers 503.
     pub draining: Arc<std::sync::atomic::AtomicBool>,
     /// Listeners a hook bound besides DNS (e.g. the Eureka HTTP API), as (directive, address):
@@ -54,6 +60,7 @@ pub struct StartContext {
     pub dns_addrs: Vec<(SocketAddr, SocketAddr)>,
     /// A fatal condition found while serving (e.g. a forwarding loop): the binary exits non-zero.
     pub fatal: Fatal,
+    sockets: std::sync::Mutex<SocketPool>,
 }
 
 /// A fatal error raised while serving: the first report wins, and shutdown begins.
@@ -82,15 +89,53 @@ impl Fatal {
     }
 }
 
+/// TCP listeners of plugins (probes, Eureka, metrics) by configured address. A reload hands the
+/// previous configuration's listeners to the next one, so a port both need never closes.
+#[derive(Default)]
+struct SocketPool {
+    inherited: Vec<PoolEntry>,
+    claimed: Vec<PoolEntry>,
+}
+
+/// A plugin's TCP listener, shared across a reload by configured address.
+pub type SharedListener = Arc<TcpListener>;
+
+/// (directive, configured address, listener).
+pub type PoolEntry = (&'static str, SocketAddr, SharedListener);
+
 impl StartContext {
     pub fn new(shutdown: CancellationToken, readiness: Vec<(String, ReadinessCheck)>) -> Self {
+        let live = Arc::new(ArcSwap::from_pointee(readiness.clone()));
+        StartContext::next(
+            shutdown,
+            readiness,
+            live,
+            Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            Vec::new(),
+        )
+    }
+
+    /// The context of a configuration that follows another: the process-wide probe state, and
+    /// the listeners the previous configuration holds (see [`StartContext::tcp_listener`]).
+    pub(crate) fn next(
+        shutdown: CancellationToken,
+        readiness: Vec<(String, ReadinessCheck)>,
+        live_readiness: Arc<ArcSwap<Vec<(String, ReadinessCheck)>>>,
+        draining: Arc<std::sync::atomic::AtomicBool>,
+        inherited: Vec<PoolEntry>,
+    ) -> Self {
         StartContext {
             fatal: Fatal::new(shutdown.clone()),
             dns_addrs: Vec::new(),
             shutdown,
             readiness,
-            draining: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            live_readiness,
+            draining,
             bound: std::sync::Mutex::new(Vec::new()),
+            sockets: std::sync::Mutex::new(SocketPool {
+                inherited,
+                claimed: Vec::new(),
+            }),
         }
     }
 
@@ -99,6 +144,61 @@ impl StartContext {
             Ok(mut list) => list.push((what, addr)),
             Err(poisoned) => poisoned.into_inner().push((what, addr)),
         }
+    }
+
+    /// A listening TCP socket for a plugin's server at `addr` (as configured; port 0 allowed).
+    /// After a reload this is the previous configuration's socket for the same address when it
+    /// had one: both accept on it until the old configuration stops, so no connection is refused
+    /// and no bind races the old listener. Records the bound address for [`Self::bound`].
+    pub fn tcp_listener(
+        &self,
+        what: &'static str,
+        addr: SocketAddr,
+    ) -> Result<SharedListener, String> {
+        let mut pool = self
+            .sockets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // The same directive's socket first (two `:0` listeners must not trade ports), else any
+        // directive's on that exact address (a port that moved from one plugin to another).
+        let found = pool
+            .inherited
+            .iter()
+            .position(|(w, a, _)| *w == what && *a == addr)
+            .or_else(|| {
+                (addr.port() != 0)
+                    .then(|| pool.inherited.iter().position(|(_, a, _)| *a == addr))
+                    .flatten()
+            });
+        let listener = match found {
+            Some(i) => pool.inherited.remove(i).2,
+            None => {
+                let std_listener = std::net::TcpListener::bind(addr)
+                    .map_err(|e| format!("{what}: cannot listen on {addr}: {e}"))?;
+                std_listener
+                    .set_nonblocking(true)
+                    .map_err(|e| format!("{what}: {e}"))?;
+                Arc::new(TcpListener::from_std(std_listener).map_err(|e| format!("{what}: {e}"))?)
+            }
+        };
+        pool.claimed.push((what, addr, Arc::clone(&listener)));
+        drop(pool);
+        let bound = listener.local_addr().map_err(|e| format!("{what}: {e}"))?;
+        self.record_bound(what, bound);
+        Ok(listener)
+    }
+
+    /// (listeners bound, by directive; this configuration's sockets for the next one to inherit).
+    pub(crate) fn finish(self) -> (Vec<(&'static str, SocketAddr)>, Vec<PoolEntry>) {
+        let bound = self
+            .bound
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let pool = self
+            .sockets
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (bound, pool.claimed)
     }
 }
 
@@ -121,6 +221,11 @@ pub struct SetupContext<'a> {
     pub lameduck: &'a mut std::time::Duration,
     /// What `check` prints for a directive that configures the block instead of joining the chain.
     pub option_detail: &'a mut Option<String>,
+    /// `reload`: how often to check the Corefile (process-wide; the first block's wins).
+    pub reload: &'a mut Option<crate::plugin::reload::ReloadConfig>,
+    /// How long a reload waits for the new sources to sync before swapping (the longest
+    /// `startup_timeout`).
+    pub startup_wait: &'a mut std::time::Duration,
 }
 
 impl SetupContext<'_> {
@@ -159,6 +264,10 @@ pub struct Setup {
     pub hooks: Vec<StartHook>,
     pub readiness: Vec<(String, ReadinessCheck)>,
     pub lameduck: std::time::Duration,
+    /// `reload`, if any block has it.
+    pub reload: Option<crate::plugin::reload::ReloadConfig>,
+    /// The longest time this setup's sources may take to sync (a reload waits this long at most).
+    pub startup_wait: std::time::Duration,
 }
 
 impl Setup {
@@ -223,6 +332,8 @@ pub fn build(
         hooks: Vec::new(),
         readiness: Vec::new(),
         lameduck: std::time::Duration::ZERO,
+        reload: None,
+        startup_wait: std::time::Duration::ZERO,
     };
     let mut seen_zones: BTreeMap<(u16, String), Span> = BTreeMap::new();
     for block in &corefile.blocks {
@@ -293,6 +404,8 @@ pub fn build(
                 readiness: &mut setup.readiness,
                 lameduck: &mut setup.lameduck,
                 option_detail: &mut option_detail,
+                reload: &mut setup.reload,
+                startup_wait: &mut setup.startup_wait,
             };
             match setup_fn(&mut ctx, directive) {
                 Ok(Some((plugin, detail))) => {

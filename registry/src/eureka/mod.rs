@@ -244,10 +244,12 @@ pub enum EurekaError {
 }
 
 /// Runs the HTTP API and dashboard on `listener` until `shutdown` is cancelled; also runs the
-/// eviction task and the delta-queue trimming. Binds nothing itself.
+/// eviction task and the delta-queue trimming. Binds nothing itself. The listener is shared: a
+/// DNS server reloading its configuration hands the same socket to the next server, which
+/// accepts on it while this one stops.
 pub async fn serve(
     registry: EurekaRegistry,
-    listener: tokio::net::TcpListener,
+    listener: std::sync::Arc<tokio::net::TcpListener>,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> std::io::Result<()> {
     let maintenance_stop = shutdown.child_token();

@@ -29,7 +29,11 @@ impl Server {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(serve(registry.clone(), listener, shutdown.clone()));
+        let task = tokio::spawn(serve(
+            registry.clone(),
+            std::sync::Arc::new(listener),
+            shutdown.clone(),
+        ));
         Server {
             addr,
             registry,

@@ -155,15 +155,8 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
     let registry = EurekaRegistry::new(config);
     let http_registry = registry.clone();
     ctx.hooks.push(Box::new(move |start| {
-        let std_listener = std::net::TcpListener::bind(listen)
-            .map_err(|e| format!("eureka: cannot listen on {listen}: {e}"))?;
-        std_listener
-            .set_nonblocking(true)
-            .map_err(|e| format!("eureka: {e}"))?;
-        let listener =
-            tokio::net::TcpListener::from_std(std_listener).map_err(|e| format!("eureka: {e}"))?;
-        let bound = listener.local_addr().map_err(|e| format!("eureka: {e}"))?;
-        start.record_bound(NAME, bound);
+        let listener = start.tcp_listener(NAME, listen)?;
+        let bound = listener.local_addr().map_err(|e| format!("{NAME}: {e}"))?;
         let shutdown: CancellationToken = start.shutdown.clone();
         tracing::info!(listen = %bound, "serving the Eureka API and dashboard");
         tokio::spawn(async move {

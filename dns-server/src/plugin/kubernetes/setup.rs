@@ -329,6 +329,7 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
         labels: config.labels.clone(),
     };
     let detail = describe(&config);
+    *ctx.startup_wait = (*ctx.startup_wait).max(config.api.startup_timeout);
     if let Some(dir) = config.manifests.clone() {
         let token = store.register_source(format!("manifests {}", dir.display()));
         let source_store = store.clone();
