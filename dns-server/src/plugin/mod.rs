@@ -17,6 +17,7 @@ pub mod health;
 pub mod kubernetes;
 pub mod log;
 pub mod order;
+pub mod prometheus;
 pub mod ready;
 
 use std::future::Future;

@@ -86,6 +86,11 @@ pub struct SetupContext<'a> {
     pub lameduck: &'a mut std::time::Duration,
     /// What `check` prints for a directive that configures the block instead of joining the chain.
     pub option_detail: &'a mut Option<String>,
+    /// The setup's metrics: plugins [`register`](crate::metrics::Registry::register) a
+    /// [`MetricsSource`](crate::metrics::MetricsSource) here.
+    pub metrics: &'a Arc<crate::metrics::Registry>,
+    /// Set by `prometheus`: count this block's queries.
+    pub block_metrics: &'a mut bool,
 }
 
 impl SetupContext<'_> {
@@ -108,6 +113,8 @@ pub struct BlockPlan {
     pub chain: Vec<Arc<dyn Plugin>>,
     /// (directive, one-line description) in chain order, for `rollcall check`.
     pub described: Vec<(String, String)>,
+    /// The block has `prometheus`: its queries are counted.
+    pub metrics: bool,
 }
 
 impl BlockPlan {
@@ -124,6 +131,7 @@ pub struct Setup {
     pub hooks: Vec<StartHook>,
     pub readiness: Vec<(String, ReadinessCheck)>,
     pub lameduck: std::time::Duration,
+    pub metrics: Arc<crate::metrics::Registry>,
 }
 
 impl Setup {
@@ -188,6 +196,7 @@ pub fn build(
         hooks: Vec::new(),
         readiness: Vec::new(),
         lameduck: std::time::Duration::ZERO,
+        metrics: Arc::new(crate::metrics::Registry::new()),
     };
     let mut seen_zones: BTreeMap<(u16, String), Span> = BTreeMap::new();
     for block in &corefile.blocks {
@@ -221,6 +230,7 @@ pub fn build(
             }
         }
         let mut bind = Vec::new();
+        let mut block_metrics = false;
         let mut chain = Vec::new();
         let mut described = Vec::new();
         let mut seen: BTreeMap<&str, &Span> = BTreeMap::new();
@@ -257,6 +267,8 @@ pub fn build(
                 readiness: &mut setup.readiness,
                 lameduck: &mut setup.lameduck,
                 option_detail: &mut option_detail,
+                metrics: &setup.metrics,
+                block_metrics: &mut block_metrics,
             };
             match setup_fn(&mut ctx, directive) {
                 Ok(Some((plugin, detail))) => {
@@ -281,6 +293,7 @@ pub fn build(
             bind,
             chain,
             described,
+            metrics: block_metrics,
         });
     }
     if setup.blocks.is_empty() {
