@@ -13,6 +13,7 @@ mod kube_setup;
 mod kube_startup;
 mod kube_support;
 mod kube_watch;
+mod metrics;
 mod probes;
 mod reload;
 mod resolver;
