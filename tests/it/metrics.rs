@@ -240,6 +240,14 @@ async fn metrics_count_real_queries_with_coredns_names_and_labels() {
     );
     assert_eq!(q("elsewhere.test A", Transport::Udp).await.rcode, "REFUSED");
     assert_eq!(dig_dnssec(dns, "web.apps.svc.cluster.local"), "10.96.0.1");
+    // Refused before the chain runs (zone transfers): still counted under the zone it names.
+    let axfr = Command::new("dig")
+        .arg(format!("@{}", dns.ip()))
+        .args(["-p", &dns.port().to_string(), "+time=3", "+tries=1"])
+        .args(["cluster.local", "AXFR"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&axfr.stdout).contains("Transfer failed"));
 
     let (m, text) = scrape(metrics).await;
     let server_label = "dns://127.0.0.1:0";
@@ -261,10 +269,11 @@ async fn metrics_count_real_queries_with_coredns_names_and_labels() {
     assert_eq!(req("udp", "AAAA"), 1.0);
     assert_eq!(req("udp", "other"), 1.0, "NULL is not a monitored type");
     assert_eq!(req("tcp", "A"), 1.0);
+    assert_eq!(req("tcp", "AXFR"), 1.0);
     assert_eq!(
         m.matching("coredns_dns_requests_total", &[("zone", "cluster.local.")])
             .len(),
-        4,
+        5,
         "no other series for the zone"
     );
     let resp = |rcode, plugin| {
@@ -275,6 +284,7 @@ async fn metrics_count_real_queries_with_coredns_names_and_labels() {
     };
     assert_eq!(resp("NOERROR", "kubernetes"), 7.0);
     assert_eq!(resp("NXDOMAIN", "kubernetes"), 1.0);
+    assert_eq!(resp("REFUSED", ""), 1.0, "the AXFR");
     assert_eq!(m.value("coredns_dns_do_requests_total", &cl), 1.0);
 
     // Histograms: cumulative buckets, +Inf = _count, a count per type (not per proto).
@@ -296,8 +306,8 @@ async fn metrics_count_real_queries_with_coredns_names_and_labels() {
     assert_eq!(buckets[0].0["le"], "0.00025");
     assert!(m.value("coredns_dns_request_duration_seconds_sum", &hist) > 0.0);
     let tcp = with(&[("proto", "tcp")]);
-    assert_eq!(m.value("coredns_dns_request_size_bytes_count", &tcp), 1.0);
-    assert_eq!(m.value("coredns_dns_response_size_bytes_count", &tcp), 1.0);
+    assert_eq!(m.value("coredns_dns_request_size_bytes_count", &tcp), 2.0);
+    assert_eq!(m.value("coredns_dns_response_size_bytes_count", &tcp), 2.0);
     let udp = with(&[("proto", "udp")]);
     assert_eq!(m.value("coredns_dns_request_size_bytes_count", &udp), 7.0);
     // Requests of 40–100 bytes; a 10.96.0.1 answer is under 200 bytes.
