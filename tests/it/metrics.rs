@@ -361,6 +361,7 @@ async fn metrics_count_real_queries_with_coredns_names_and_labels() {
     );
     assert_eq!(build.len(), 1, "{text}");
     assert_eq!(build[0].1, 1.0);
+    assert!(build[0].0["goversion"].starts_with("rustc 1."), "{text}");
     assert_eq!(m.value("coredns_panics_total", &[]), 0.0);
     assert_eq!(m.types["coredns_dns_request_duration_seconds"], "histogram");
     assert_eq!(m.types["coredns_dns_requests_total"], "counter");

@@ -26,8 +26,8 @@
 //! ```
 //!
 //! ## Metrics
-//! - `coredns_build_info{version, revision, goversion}`: 1; rollcall's version, `ROLLCALL_REVISION`
-//!   and `ROLLCALL_RUSTC` at build time (else `unknown`, `rust`).
+//! - `coredns_build_info{version, revision, goversion}`: 1; rollcall's version, the
+//!   `ROLLCALL_REVISION` set at build time (else `unknown`) and the compiler (`rustc 1.95.0`).
 //! - `coredns_panics_total`
 //! - `coredns_plugin_enabled{server, zone, view, name}`: 1 per directive of a counted block.
 //! - `coredns_dns_requests_total{server, zone, view, proto, family, type}`: `family` 1 = IPv4,
