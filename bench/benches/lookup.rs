@@ -6,6 +6,8 @@
 //!    query, routing, answering and encoding the reply are all inside the measurement.
 //! 2. Raw store reads: `Store::service` (hit and miss), `Store::pod_namespaces`, `Store::ptr`, on a store
 //!    built with `manifests::load_dir` + `Store::replace`.
+//! 3. `metrics`: what `prometheus` adds per query (`ZoneMetrics::record` and the clock reads).
+//!    Point `ROLLCALL_BENCH_DIR` at a cluster whose Corefile has `prometheus` to see it in (1).
 //!
 //! Run: `cargo bench -p rollcall-bench --bench lookup` (uses bench/out/ if run-dnsperf.sh
 //! generated it, else generates 5,000 Services / 50,000 pods there first). Environment:
@@ -33,7 +35,7 @@ use hickory_proto::rr::{Name, RecordType};
 use registry::source::filter::Filter;
 use registry::source::manifests;
 use registry::store::{ObjectKind, Store};
-use rollcall::server::dispatch::{Chain, Dispatcher};
+use rollcall::server::dispatch::Dispatcher;
 use rollcall::server::query::Transport;
 use rollcall::setup::StartContext;
 use rollcall_bench::synth::{self, Options};
@@ -146,6 +148,9 @@ fn main() {
     if wanted("store") {
         store_benches(&dir, secs);
     }
+    if wanted("metrics") {
+        metrics_benches(secs);
+    }
 
     if !failures.is_empty() {
         println!("## RCODE MISMATCHES");
@@ -159,6 +164,49 @@ fn main() {
 struct Timing {
     best: f64,
     median: f64,
+}
+
+/// What `prometheus` adds to each query: two clock reads and one `ZoneMetrics::record`.
+fn metrics_benches(secs: f64) {
+    use rollcall::metrics::{Observation, ZoneMetrics};
+    println!("## prometheus per-query cost (one thread)");
+    println!();
+    println!("| operation | ns/op (best) | ns/op (median) |");
+    println!("|---|---:|---:|");
+    let zone = ZoneMetrics::new(
+        "dns://:53".into(),
+        "cluster.local.".into(),
+        &["errors", "kubernetes"],
+    );
+    let qtypes = [1u16, 28, 33, 12, 99];
+    let observe = |i: usize| Observation {
+        transport: Transport::Udp,
+        ipv6: false,
+        qtype: qtypes[i % qtypes.len()],
+        dnssec_ok: i.is_multiple_of(16),
+        request_len: 40 + i % 30,
+        response_len: 90 + i % 200,
+        rcode: if i.is_multiple_of(10) { 3 } else { 0 },
+        plugin: "kubernetes",
+        elapsed: Duration::from_nanos(800 + (i % 500) as u64),
+    };
+    let t = measure(secs, |i| zone.record(&black_box(observe(i))));
+    println!("| ZoneMetrics::record | {:.1} | {:.1} |", t.best, t.median);
+    let t = measure(secs, |_| {
+        black_box(Instant::now().elapsed());
+    });
+    println!(
+        "| Instant::now + elapsed | {:.1} | {:.1} |",
+        t.best, t.median
+    );
+    let t = measure(secs, |i| {
+        black_box(observe(i));
+    });
+    println!(
+        "| (building the observation alone) | {:.1} | {:.1} |",
+        t.best, t.median
+    );
+    println!();
 }
 
 /// Run `op(i)` for about `secs` per repetition, `REPS` times; ns per call.
@@ -199,24 +247,14 @@ fn measure(secs: f64, mut op: impl FnMut(usize)) -> Timing {
 
 /// The dispatcher `rollcall serve` would build for the first listener of the Corefile, with the
 /// manifest source started and synced.
-fn dispatcher_from_corefile(dir: &Path) -> Dispatcher {
+fn dispatcher_from_corefile(dir: &Path) -> Arc<Dispatcher> {
     let corefile = dir.join("Corefile");
     let setup = rollcall::load_corefile(&corefile, 53)
         .unwrap_or_else(|e| fail(&format!("{}: {e}", corefile.display())));
-    let chains: Vec<Chain> = setup
-        .blocks
-        .iter()
-        .map(|b| Chain::from(b.chain.clone()))
-        .collect();
-    let listeners = setup.listeners();
-    let Some((_, routes)) = listeners.into_iter().next() else {
+    // Exactly the dispatcher `serve` builds (with the `prometheus` counters if the Corefile has it).
+    let Some((_, dispatcher)) = rollcall::server::dispatchers(&setup).into_iter().next() else {
         fail("the Corefile has no listener")
     };
-    let routes = routes
-        .into_iter()
-        .map(|(zone, i)| (zone, Arc::clone(&chains[i])))
-        .collect();
-    let dispatcher = Dispatcher::new(routes);
 
     // The source runs on a current-thread runtime that only moves while we block on it: after the
     // first sync it sits idle, so measurements below share the core with nothing.

@@ -5,10 +5,12 @@
 //! - [`plugin`]: the plugin contract, [`plugin::order`] (THE chain order), one module per directive.
 //! - [`server`]: sockets and the dispatcher (bytes → block → chain → bytes).
 //! - [`dns`]: record and name helpers shared by answering plugins.
+//! - [`metrics`]: the metrics registry, per-query DNS counters and the exposition format.
 //! - [`embedded`]: the bundled example cluster and Corefile behind `cargo run --release`.
 
 pub mod dns;
 pub mod embedded;
+pub mod metrics;
 pub mod plugin;
 pub mod server;
 pub mod setup;

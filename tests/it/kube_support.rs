@@ -119,6 +119,11 @@ impl Rollcall {
         }
     }
 
+    /// Non-DNS listeners plugins bound, e.g. ("prometheus", 127.0.0.1:PORT).
+    pub fn other_listeners(&self) -> Vec<(&'static str, SocketAddr)> {
+        self.running.other_listeners.clone()
+    }
+
     /// `/ready`'s view: every source synced.
     pub fn is_ready(&self) -> bool {
         self.running.is_ready()

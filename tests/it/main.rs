@@ -18,6 +18,7 @@ mod kube_support;
 mod kube_watch;
 mod loadbalance;
 mod loop_detect;
+mod metrics;
 mod probes;
 mod reload;
 mod resolver;

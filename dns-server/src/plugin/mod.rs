@@ -21,6 +21,7 @@ pub mod loadbalance;
 pub mod log;
 pub mod loop_detect;
 pub mod order;
+pub mod prometheus;
 pub mod ready;
 pub mod reload;
 

@@ -54,7 +54,7 @@ pub const CHAIN: &[DirectiveSpec] = &[
     spec("ready", Implemented(super::ready::setup)),
     spec("health", Implemented(super::health::setup)),
     spec("pprof", NotYet),
-    spec("prometheus", NotYet),
+    spec("prometheus", Implemented(super::prometheus::setup)),
     spec("errors", Implemented(super::errors::setup)),
     spec("log", Implemented(super::log::setup)),
     spec("dnstap", NotYet),

@@ -11,6 +11,7 @@ use hickory_proto::rr::{DNSClass, Record, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncoder};
 
 use super::query::{Query, Transport, fqdn_lower, in_zone};
+use crate::metrics::{Observation, ZoneMetrics};
 use crate::plugin::{Next, Plugin, PluginResult, Reply};
 
 /// The payload size rollcall advertises and the most it sends over UDP (RFC 9715 / DNS flag day 2020).
@@ -21,20 +22,60 @@ pub type Chain = Arc<[Arc<dyn Plugin>]>;
 
 /// Routes queries arriving on one listen address to the server blocks bound there.
 pub struct Dispatcher {
-    /// (zone, chain), longest zone first.
-    routes: Vec<(String, Chain)>,
+    /// Longest zone first.
+    routes: Vec<Route>,
+    /// Counters for queries no route takes (zone "dropped"), when any block has `prometheus`.
+    dropped: Option<Arc<ZoneMetrics>>,
+    /// Some route or `dropped` counts queries: only then is the clock read.
+    counting: bool,
+}
+
+/// One zone of one server block on this address.
+pub struct Route {
+    pub zone: String,
+    pub chain: Chain,
+    /// The block's `prometheus` counters for this zone, if it has the directive.
+    pub metrics: Option<Arc<ZoneMetrics>>,
 }
 
 impl Dispatcher {
+    /// Routes (zone, chain), longest zone first, counting nothing.
     pub fn new(routes: Vec<(String, Chain)>) -> Self {
-        Dispatcher { routes }
+        Dispatcher {
+            routes: routes
+                .into_iter()
+                .map(|(zone, chain)| Route {
+                    zone,
+                    chain,
+                    metrics: None,
+                })
+                .collect(),
+            dropped: None,
+            counting: false,
+        }
     }
 
-    fn route(&self, name: &str) -> Option<&Chain> {
-        self.routes
-            .iter()
-            .find(|(zone, _)| in_zone(name, zone))
-            .map(|(_, c)| c)
+    /// Routes with their metrics, and the counters for queries that match no zone.
+    pub fn with_metrics(routes: Vec<Route>, dropped: Option<Arc<ZoneMetrics>>) -> Self {
+        let counting = dropped.is_some() || routes.iter().any(|r| r.metrics.is_some());
+        Dispatcher {
+            routes,
+            dropped,
+            counting,
+        }
+    }
+
+    fn route(&self, name: &str) -> Option<&Route> {
+        self.routes.iter().find(|r| in_zone(name, &r.zone))
+    }
+
+    /// Where a query for `name` is counted: its route's block (if it has `prometheus`), or
+    /// "dropped" when no zone matches.
+    fn metrics_for<'a>(&'a self, route: Option<&'a Route>) -> Option<&'a ZoneMetrics> {
+        match route {
+            Some(r) => r.metrics.as_deref(),
+            None => self.dropped.as_deref(),
+        }
     }
 
     /// The reply to one wire message, or `None` when nothing should be sent (not a DNS query,
@@ -45,6 +86,8 @@ impl Dispatcher {
         src: SocketAddr,
         transport: Transport,
     ) -> Option<Vec<u8>> {
+        // One clock read per query, and only when something counts queries on this address.
+        let started = self.counting.then(std::time::Instant::now);
         let header = Header::read(&mut BinDecoder::new(bytes)).ok()?;
         if header.metadata.message_type == MessageType::Response {
             return None;
@@ -59,17 +102,32 @@ impl Dispatcher {
         let (query, edns) = match self.check(&request, src, transport) {
             Ok(ok) => ok,
             Err((rcode, edns)) => {
-                return Some(encode(
-                    &request,
-                    &error_reply(rcode),
-                    edns.as_ref(),
-                    transport,
-                    EDNS_PAYLOAD,
-                ));
+                let reply = error_reply(rcode);
+                let out = encode(&request, &reply, edns.as_ref(), transport, EDNS_PAYLOAD);
+                if let Some(started) = started {
+                    // Counted under the zone the question names, as if the chain had run.
+                    let question = request.queries.first();
+                    let route = question.and_then(|q| self.route(&fqdn_lower(q.name())));
+                    if let Some(m) = self.metrics_for(route) {
+                        m.record(&Observation {
+                            transport,
+                            ipv6: src.ip().to_canonical().is_ipv6(),
+                            qtype: question.map_or(0, |q| u16::from(q.query_type())),
+                            dnssec_ok: request.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok),
+                            request_len: bytes.len(),
+                            response_len: out.len(),
+                            rcode: u16::from(reply.rcode),
+                            plugin: reply.plugin,
+                            elapsed: started.elapsed(),
+                        });
+                    }
+                }
+                return Some(out);
             }
         };
-        let result = match self.route(&query.lower) {
-            Some(chain) => Next::new(chain).serve(&query).await,
+        let route = self.route(&query.lower);
+        let result = match route {
+            Some(route) => Next::new(&route.chain).serve(&query).await,
             None => Ok(error_reply(ResponseCode::Refused)),
         };
         let reply = match result {
@@ -79,13 +137,21 @@ impl Dispatcher {
                 error_reply(error.rcode())
             }
         };
-        Some(encode(
-            &request,
-            &reply,
-            edns.as_ref(),
-            transport,
-            query.max_size,
-        ))
+        let out = encode(&request, &reply, edns.as_ref(), transport, query.max_size);
+        if let (Some(started), Some(m)) = (started, self.metrics_for(route)) {
+            m.record(&Observation {
+                transport,
+                ipv6: src.ip().to_canonical().is_ipv6(),
+                qtype: u16::from(query.qtype),
+                dnssec_ok: query.dnssec_ok,
+                request_len: bytes.len(),
+                response_len: out.len(),
+                rcode: u16::from(reply.rcode),
+                plugin: reply.plugin,
+                elapsed: started.elapsed(),
+            });
+        }
+        Some(out)
     }
 
     /// Validate what the chain cannot answer, and build the query view.

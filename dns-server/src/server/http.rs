@@ -1,6 +1,6 @@
-//! A minimal HTTP/1.1 responder for the probe endpoints (`/health`, `/ready`): one GET per
-//! connection, a fixed answer, nothing else. Probes need no more, and it keeps the DNS binary free
-//! of an HTTP stack for two status codes.
+//! A minimal HTTP/1.1 responder for the probe endpoints (`/health`, `/ready`) and `/metrics`:
+//! one GET per connection, a computed answer, nothing else. Probes and scrapers need no more, and
+//! it keeps the DNS binary free of an HTTP stack for three paths.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +13,16 @@ use tokio_util::sync::CancellationToken;
 pub type Responder = Arc<dyn Fn(&str) -> (u16, String) + Send + Sync>;
 
 pub async fn serve(listener: Arc<TcpListener>, respond: Responder, shutdown: CancellationToken) {
+    serve_typed(listener, "text/plain", respond, shutdown).await;
+}
+
+/// [`serve`] with the `Content-Type` of 200 answers (`/metrics` names its format version).
+pub async fn serve_typed(
+    listener: Arc<TcpListener>,
+    content_type: &'static str,
+    respond: Responder,
+    shutdown: CancellationToken,
+) {
     loop {
         let (mut stream, _) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -46,8 +56,13 @@ pub async fn serve(listener: Arc<TcpListener>, respond: Responder, shutdown: Can
                 405 => "Method Not Allowed",
                 _ => "Service Unavailable",
             };
+            let content_type = if status == 200 {
+                content_type
+            } else {
+                "text/plain"
+            };
             let response = format!(
-                "HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()
             );
             let _ = stream.write_all(response.as_bytes()).await;
@@ -62,9 +77,25 @@ pub fn spawn(
     respond: Responder,
     start: &crate::setup::StartContext,
 ) -> Result<(), String> {
+    spawn_typed(what, addr, "text/plain", respond, start)
+}
+
+/// [`spawn`] with the `Content-Type` of 200 answers.
+pub fn spawn_typed(
+    what: &'static str,
+    addr: std::net::SocketAddr,
+    content_type: &'static str,
+    respond: Responder,
+    start: &crate::setup::StartContext,
+) -> Result<(), String> {
     let listener = start.tcp_listener(what, addr)?;
     let bound = listener.local_addr().map_err(|e| format!("{what}: {e}"))?;
-    tracing::info!(listen = %bound, "serving {what} probe");
-    tokio::spawn(serve(listener, respond, start.shutdown.clone()));
+    tracing::info!(listen = %bound, "serving {what} endpoint");
+    tokio::spawn(serve_typed(
+        listener,
+        content_type,
+        respond,
+        start.shutdown.clone(),
+    ));
     Ok(())
 }

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::plugin::reload::ReloadConfig;
 use crate::setup::{PoolEntry, ReadinessCheck, Setup, StartContext};
-use dispatch::{Chain, Dispatcher};
+use dispatch::{Chain, Dispatcher, Route};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -226,22 +226,41 @@ pub async fn start(
     Ok(running)
 }
 
-/// One dispatcher per listen address, routing to the blocks bound there.
+/// One dispatcher per listen address, routing to the blocks bound there. Routes of blocks with
+/// `prometheus` get their counters here (label sets resolved once); when any block has it,
+/// queries matching no zone are counted under zone "dropped", as CoreDNS does.
 pub fn dispatchers(setup: &Setup) -> Vec<(SocketAddr, Arc<Dispatcher>)> {
     let chains: Vec<Chain> = setup
         .blocks
         .iter()
         .map(|b| b.chain.clone().into())
         .collect();
+    let any_metrics = setup.blocks.iter().any(|b| b.metrics);
     setup
         .listeners()
         .into_iter()
         .map(|(addr, routes)| {
+            let server = crate::metrics::server_label(addr);
             let routes = routes
                 .into_iter()
-                .map(|(zone, i)| (zone, Arc::clone(&chains[i])))
+                .map(|(zone, i)| {
+                    let block = &setup.blocks[i];
+                    let metrics = block.metrics.then(|| {
+                        let names: Vec<&'static str> =
+                            block.chain.iter().map(|p| p.name()).collect();
+                        let directives: Vec<String> =
+                            block.described.iter().map(|(n, _)| n.clone()).collect();
+                        setup.metrics.zone(&server, &zone, &names, &directives)
+                    });
+                    Route {
+                        zone,
+                        chain: Arc::clone(&chains[i]),
+                        metrics,
+                    }
+                })
                 .collect();
-            (addr, Arc::new(Dispatcher::new(routes)))
+            let dropped = any_metrics.then(|| setup.metrics.zone(&server, "dropped", &[], &[]));
+            (addr, Arc::new(Dispatcher::with_metrics(routes, dropped)))
         })
         .collect()
 }

@@ -226,6 +226,11 @@ pub struct SetupContext<'a> {
     /// How long a reload waits for the new sources to sync before swapping (the longest
     /// `startup_timeout`).
     pub startup_wait: &'a mut std::time::Duration,
+    /// The setup's metrics: plugins [`register`](crate::metrics::Registry::register) a
+    /// [`MetricsSource`](crate::metrics::MetricsSource) here.
+    pub metrics: &'a Arc<crate::metrics::Registry>,
+    /// Set by `prometheus`: count this block's queries.
+    pub block_metrics: &'a mut bool,
 }
 
 impl SetupContext<'_> {
@@ -248,6 +253,8 @@ pub struct BlockPlan {
     pub chain: Vec<Arc<dyn Plugin>>,
     /// (directive, one-line description) in chain order, for `rollcall check`.
     pub described: Vec<(String, String)>,
+    /// The block has `prometheus`: its queries are counted.
+    pub metrics: bool,
 }
 
 impl BlockPlan {
@@ -268,6 +275,7 @@ pub struct Setup {
     pub reload: Option<crate::plugin::reload::ReloadConfig>,
     /// The longest time this setup's sources may take to sync (a reload waits this long at most).
     pub startup_wait: std::time::Duration,
+    pub metrics: Arc<crate::metrics::Registry>,
 }
 
 impl Setup {
@@ -334,6 +342,7 @@ pub fn build(
         lameduck: std::time::Duration::ZERO,
         reload: None,
         startup_wait: std::time::Duration::ZERO,
+        metrics: Arc::new(crate::metrics::Registry::new()),
     };
     let mut seen_zones: BTreeMap<(u16, String), Span> = BTreeMap::new();
     for block in &corefile.blocks {
@@ -367,6 +376,7 @@ pub fn build(
             }
         }
         let mut bind = Vec::new();
+        let mut block_metrics = false;
         let mut chain = Vec::new();
         let mut described = Vec::new();
         let mut seen: BTreeMap<&str, &Span> = BTreeMap::new();
@@ -406,6 +416,8 @@ pub fn build(
                 option_detail: &mut option_detail,
                 reload: &mut setup.reload,
                 startup_wait: &mut setup.startup_wait,
+                metrics: &setup.metrics,
+                block_metrics: &mut block_metrics,
             };
             match setup_fn(&mut ctx, directive) {
                 Ok(Some((plugin, detail))) => {
@@ -430,6 +442,7 @@ pub fn build(
             bind,
             chain,
             described,
+            metrics: block_metrics,
         });
     }
     if setup.blocks.is_empty() {

@@ -29,6 +29,10 @@ impl<V> IpMap<V> {
         }
     }
 
+    pub(crate) fn len(&self) -> usize {
+        self.v4.len() + self.v6.len()
+    }
+
     pub(crate) fn insert(&self, ip: IpAddr, value: V) {
         match ip {
             IpAddr::V4(v4) => drop(self.v4.insert(u32::from(v4), value)),

@@ -127,6 +127,11 @@ impl Store {
         self.inner.services.len()
     }
 
+    /// Distinct pod IPs held (`pods verified` only; 0 otherwise).
+    pub fn pod_ip_count(&self) -> usize {
+        self.inner.pods.len()
+    }
+
     // ---- write side: sources only ----
 
     /// Register a source that must sync before the store answers. Call before the source starts.

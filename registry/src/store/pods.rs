@@ -198,13 +198,20 @@ fn slot_of(pod: PodRecord) -> PodSlot {
 pub(crate) struct PodIndex(IpMap<PodNamespaces>);
 
 impl PodIndex {
+    /// How many addresses have at least one pod.
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
     pub(crate) fn get(&self, ip: IpAddr) -> Option<PodNamespaces> {
         self.0.read(ip, Clone::clone)
     }
 
     pub(crate) fn contains(&self, ip: IpAddr, namespace: &str) -> bool {
         self.0
-            .read(ip, |namespaces| namespaces.iter().any(|n| &**n == namespace))
+            .read(ip, |namespaces| {
+                namespaces.iter().any(|n| &**n == namespace)
+            })
             .unwrap_or(false)
     }
 

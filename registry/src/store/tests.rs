@@ -203,8 +203,14 @@ fn replace_with_pods_keeps_other_kinds_exact() {
             ips: std::iter::once(ip("10.1.0.1")).collect(),
         })
     };
-    store.replace(&ObjectKind::ALL, vec![svc("a", "apps", ServiceKind::Headless), pod("p")]);
-    store.replace(&ObjectKind::ALL, vec![svc("b", "apps", ServiceKind::Headless)]);
+    store.replace(
+        &ObjectKind::ALL,
+        vec![svc("a", "apps", ServiceKind::Headless), pod("p")],
+    );
+    store.replace(
+        &ObjectKind::ALL,
+        vec![svc("b", "apps", ServiceKind::Headless)],
+    );
     assert!(store.service("a.apps").is_none());
     assert!(store.service("b.apps").is_some());
     assert!(store.pod_namespaces(ip("10.1.0.1")).is_none());

@@ -153,6 +153,10 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
         }
     );
     let registry = EurekaRegistry::new(config);
+    ctx.metrics.register(Arc::new(EurekaMetrics {
+        zone: zone.clone(),
+        registry: registry.clone(),
+    }));
     let http_registry = registry.clone();
     ctx.hooks.push(Box::new(move |start| {
         let listener = start.tcp_listener(NAME, listen)?;
@@ -175,4 +179,35 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
     let plugin = Eureka::new(&zone, ttl, registry, nameserver_ips)
         .map_err(|m| args::err(zone_token, NAME, m))?;
     Ok(Some((Arc::new(plugin), detail)))
+}
+
+/// The registry's sizes for `prometheus`, read at scrape time.
+struct EurekaMetrics {
+    zone: String,
+    registry: EurekaRegistry,
+}
+
+impl crate::metrics::MetricsSource for EurekaMetrics {
+    fn render(&self, out: &mut crate::metrics::Exposition) {
+        let stats = self.registry.stats();
+        let zone = [("zone", self.zone.as_str())];
+        out.gauge(
+            "rollcall_eureka_apps",
+            "Eureka applications with at least one instance.",
+            &zone,
+            stats.apps,
+        );
+        out.gauge(
+            "rollcall_eureka_instances",
+            "Registered Eureka instances (including expired ones not yet evicted).",
+            &zone,
+            stats.instances,
+        );
+        out.gauge(
+            "rollcall_eureka_renews_last_minute",
+            "Eureka lease renewals in the last 60 seconds.",
+            &zone,
+            stats.renews_last_min,
+        );
+    }
 }

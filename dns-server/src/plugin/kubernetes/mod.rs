@@ -95,6 +95,7 @@
 //! }
 //! ```
 
+pub mod metrics;
 mod resolve;
 pub mod setup;
 

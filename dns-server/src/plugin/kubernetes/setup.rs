@@ -330,6 +330,13 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
     };
     let detail = describe(&config);
     *ctx.startup_wait = (*ctx.startup_wait).max(config.api.startup_timeout);
+    let metrics = Arc::new(super::metrics::KubernetesMetrics {
+        zone: config.zones.first().cloned().unwrap_or_default(),
+        store: store.clone(),
+        source: std::sync::OnceLock::new(),
+    });
+    ctx.metrics
+        .register(Arc::clone(&metrics) as Arc<dyn crate::metrics::MetricsSource>);
     if let Some(dir) = config.manifests.clone() {
         let token = store.register_source(format!("manifests {}", dir.display()));
         let source_store = store.clone();
@@ -353,9 +360,10 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
         let tokens = kube_source::SyncTokens::register(&store, &options);
         let source_store = store.clone();
         ctx.hooks.push(Box::new(move |start| {
-            kube_source::start(options, source_store, tokens, start.shutdown.clone())
-                .map(|_source| ())
-                .map_err(|e| format!("{NAME}: {e}"))
+            let source = kube_source::start(options, source_store, tokens, start.shutdown.clone())
+                .map_err(|e| format!("{NAME}: {e}"))?;
+            let _ = metrics.source.set(source);
+            Ok(())
         }));
     }
     let ready_store = store.clone();
