@@ -411,3 +411,69 @@ async fn metrics_report_the_age_of_the_last_api_event_per_kind() {
         .is_empty()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cache_and_forward_report_hits_misses_and_upstream_replies() {
+    use rollcall_tests::upstream::TestUpstream;
+
+    let up = TestUpstream::start().await.expect("test upstream binds");
+    up.add_a("www.example.org.", &["192.0.2.10".parse().unwrap()]);
+    let dir = scratch_dir("metrics-forward");
+    let corefile = format!(
+        ".:0 {{\n bind 127.0.0.1\n prometheus 127.0.0.1:0\n cache 30\n forward . {}\n}}\n",
+        up.addr
+    );
+    let server = TestServer::start_text(&corefile, &dir).await;
+    let metrics = metrics_listener(&server.other_listeners);
+
+    for _ in 0..3 {
+        let a = ask_hickory(server.addr, "www.example.org. A", Transport::Udp).await;
+        assert_eq!(a.rcode, "NOERROR", "{a:?}");
+    }
+    let nx = ask_hickory(server.addr, "missing.example.org. A", Transport::Udp).await;
+    assert_eq!(nx.rcode, "NXDOMAIN", "{nx:?}");
+
+    let (m, text) = scrape(metrics).await;
+    let to = up.addr.to_string();
+    let upstream = [("from", "."), ("to", to.as_str())];
+    // One miss went upstream per name; the two repeats were cache hits.
+    assert_eq!(
+        m.value("coredns_forward_requests_total", &upstream),
+        2.0,
+        "{text}"
+    );
+    assert_eq!(
+        m.value(
+            "coredns_forward_responses_total",
+            &[("from", "."), ("to", to.as_str()), ("rcode", "NOERROR")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        m.value(
+            "coredns_forward_responses_total",
+            &[("from", "."), ("to", to.as_str()), ("rcode", "NXDOMAIN")]
+        ),
+        1.0
+    );
+    assert_eq!(m.value("rollcall_forward_upstream_down", &upstream), 0.0);
+    let cache = |kind: &'static str| {
+        [
+            ("server", "dns://127.0.0.1:0"),
+            ("type", kind),
+            ("zones", "."),
+            ("view", ""),
+        ]
+    };
+    assert_eq!(m.value("coredns_cache_hits_total", &cache("success")), 2.0);
+    assert_eq!(m.value("coredns_cache_entries", &cache("success")), 1.0);
+    let base = [
+        ("server", "dns://127.0.0.1:0"),
+        ("zones", "."),
+        ("view", ""),
+    ];
+    assert_eq!(m.value("coredns_cache_requests_total", &base), 4.0);
+    assert_eq!(m.value("coredns_cache_misses_total", &base), 2.0);
+    assert_eq!(m.types["coredns_cache_hits_total"], "counter");
+    assert_eq!(m.types["coredns_cache_entries"], "gauge");
+}

@@ -39,6 +39,7 @@
 //! `serve_stale_policy` and the `verify` TIMEOUT/RESPONSE_TTL arguments are not implemented.
 //! Counters for metrics are in [`CacheStats`], reached through [`Cache::stats`].
 
+mod metrics;
 pub mod setup;
 pub mod store;
 

@@ -327,5 +327,18 @@ pub fn describe(c: &Config) -> String {
 pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
     let config = parse(ctx, d)?;
     let detail = describe(&config);
-    Ok(Some((Arc::new(Cache::new(config)), detail)))
+    let zones = config.zones.join(" ");
+    let cache = Arc::new(Cache::new(config));
+    ctx.metrics.register(Arc::new(super::metrics::CacheMetrics {
+        stats: cache.stats(),
+        server: crate::metrics::server_label(std::net::SocketAddr::new(
+            ctx.bind
+                .first()
+                .copied()
+                .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
+            ctx.port,
+        )),
+        zones,
+    }));
+    Ok(Some((cache, detail)))
 }

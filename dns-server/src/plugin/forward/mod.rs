@@ -38,6 +38,7 @@
 //!
 //! Counters are kept in [`ForwardStats`] (plain atomics) for metrics.
 
+mod metrics;
 pub mod setup;
 mod upstream;
 

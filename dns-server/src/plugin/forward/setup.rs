@@ -15,7 +15,13 @@ use crate::setup::{SetupContext, SetupError, args};
 pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
     let config = parse(ctx, d)?;
     let detail = config.describe();
+    let max_fails = config.max_fails;
     let forward = Arc::new(Forward::new(config));
+    ctx.metrics
+        .register(Arc::new(super::metrics::ForwardMetrics {
+            stats: forward.stats(),
+            max_fails,
+        }));
     let health = Arc::clone(&forward);
     ctx.hooks.push(Box::new(move |start| {
         health.spawn_health_checks(&start.shutdown);
