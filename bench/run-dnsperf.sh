@@ -4,6 +4,7 @@
 #   bench/run-dnsperf.sh [--services N] [--pods M] [--duration S] [--clients C] [--outstanding Q]
 #                        [--latency-qps R] [--port P] [--seed S] [--no-build] [--only CATS]
 #                        [--wait-quiet SECONDS] [--rt none|latency|all] [--retry-busy K]
+#                        [--kubeadm]
 #
 # Builds the release binaries, generates the cluster into bench/out/, starts
 # `taskset -c 0 rollcall serve --threads 1`, waits until kube-dns.kube-system.svc.cluster.local
@@ -19,6 +20,9 @@
 # shared machine cannot preempt them (--rt all: during every run; default none). --retry-busy K
 # repeats a run (up to K more times) while other processes took over 15% of a core during it, and
 # keeps the least disturbed attempt.
+#
+# --kubeadm serves the cluster through the rest of kubeadm's default chain (errors, health,
+# ready, prometheus, cache with cluster.local disabled, loadbalance, reload) around kubernetes.
 #
 # Sends traffic to 127.0.0.1 only. Each dnsperf run is bounded by --duration (at most 30 s).
 set -euo pipefail
@@ -36,9 +40,10 @@ ONLY=""
 WAIT_QUIET=0
 RT=none
 RETRY_BUSY=0
+KUBEADM=()
 CATEGORIES=(service headless srv ptr pod nodata externalname nxdomain mix)
 
-usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
     case "$1" in
         --services) SERVICES=$2; shift 2 ;;
@@ -54,6 +59,7 @@ while [ $# -gt 0 ]; do
         --wait-quiet) WAIT_QUIET=$2; shift 2 ;;
         --rt) RT=$2; shift 2 ;;
         --retry-busy) RETRY_BUSY=$2; shift 2 ;;
+        --kubeadm) KUBEADM=(--kubeadm); shift ;;
         -h|--help) usage 0 ;;
         *) echo "unknown option: $1" >&2; usage 2 ;;
     esac
@@ -111,7 +117,7 @@ fi
 
 # ---- cluster ----------------------------------------------------------------------------------
 echo "== generating $SERVICES Services / $PODS pods into $OUT" >&2
-"$GEN" --services "$SERVICES" --pods "$PODS" --seed "$SEED" --port "$PORT" --out "$OUT" | tee "$OUT/cluster-summary.txt" >&2
+"$GEN" --services "$SERVICES" --pods "$PODS" --seed "$SEED" --port "$PORT" --out "$OUT" "${KUBEADM[@]}" | tee "$OUT/cluster-summary.txt" >&2
 
 # ---- server -----------------------------------------------------------------------------------
 SERVER_PID=""

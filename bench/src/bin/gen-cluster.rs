@@ -38,6 +38,10 @@ struct Args {
     /// Lines of mix.txt.
     #[arg(long, default_value_t = 100_000)]
     mix_lines: usize,
+    /// Serve the cluster through kubeadm's default chain (errors, health, ready, prometheus,
+    /// cache with cluster.local disabled, loadbalance, reload) instead of `kubernetes` alone.
+    #[arg(long)]
+    kubeadm: bool,
 }
 
 fn main() -> ExitCode {
@@ -48,6 +52,7 @@ fn main() -> ExitCode {
         namespaces: args.namespaces.max(3),
         seed: args.seed,
         port: args.port,
+        kubeadm: args.kubeadm,
         min_lines: args.min_lines,
         mix_lines: args.mix_lines,
     };
