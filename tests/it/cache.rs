@@ -3,12 +3,13 @@
 //! TTL counting down; `disable success|denial cluster.local` keeps the cluster zone live; an
 //! NXDOMAIN is cached for the SOA's negative TTL.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use rollcall::server::query::Transport;
 
-use crate::support::{Answer, TestServer, ask_hickory, scratch_dir};
+use crate::support::{
+    Answer, TestServer, ask_hickory, scratch_dir, service_manifest, write_atomically,
+};
 
 /// One block, two zones from one kubernetes plugin: `cached.local` is cached, `cluster.local`
 /// is not (kubeadm's `disable` lines). kubernetes answers with TTL 3 (also the SOA minimum);
@@ -29,18 +30,6 @@ const COREFILE: &str = "cluster.local cached.local {
 ";
 
 const TTL: Duration = Duration::from_secs(3);
-
-fn service(name: &str, ip: &str) -> String {
-    format!(
-        "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: apps}}\nspec: {{clusterIP: {ip}}}\n"
-    )
-}
-
-fn write_atomically(path: &Path, text: &str) {
-    let tmp = path.with_extension("tmp~");
-    std::fs::write(&tmp, text).unwrap();
-    std::fs::rename(&tmp, path).unwrap();
-}
 
 async fn start(files: &[(&str, String)]) -> (TestServer, std::path::PathBuf) {
     let dir = scratch_dir("cache");
@@ -88,7 +77,7 @@ fn has_ip(ip: &'static str) -> impl Fn(&Answer) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cached_answer_outlives_a_change_until_its_ttl_counts_down() {
-    let (server, cluster) = start(&[("web.yaml", service("web", "10.96.1.1"))]).await;
+    let (server, cluster) = start(&[("web.yaml", service_manifest("web", "10.96.1.1"))]).await;
     let cached = "web.apps.svc.cached.local. A";
     let live = "web.apps.svc.cluster.local. A";
 
@@ -100,7 +89,10 @@ async fn a_cached_answer_outlives_a_change_until_its_ttl_counts_down() {
     );
     assert!(has_ip("10.96.1.1")(&ask(&server, live).await));
 
-    write_atomically(&cluster.join("web.yaml"), &service("web", "10.96.1.2"));
+    write_atomically(
+        &cluster.join("web.yaml"),
+        &service_manifest("web", "10.96.1.2"),
+    );
     // The disabled zone is live: the edit shows as soon as the store has it.
     wait_for(&server, live, Duration::from_secs(2), has_ip("10.96.1.2")).await;
     assert!(
@@ -138,7 +130,7 @@ async fn a_cached_answer_outlives_a_change_until_its_ttl_counts_down() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nxdomain_is_cached_for_the_soa_minimum_while_cluster_denials_stay_live() {
-    let (server, cluster) = start(&[("web.yaml", service("web", "10.96.1.1"))]).await;
+    let (server, cluster) = start(&[("web.yaml", service_manifest("web", "10.96.1.1"))]).await;
     let cached = "late.apps.svc.cached.local. A";
     let live = "late.apps.svc.cluster.local. A";
 
@@ -153,7 +145,11 @@ async fn nxdomain_is_cached_for_the_soa_minimum_while_cluster_denials_stay_live(
     );
     assert_eq!(ask(&server, live).await.rcode, "NXDOMAIN");
 
-    std::fs::write(cluster.join("late.yaml"), service("late", "10.96.1.9")).unwrap();
+    std::fs::write(
+        cluster.join("late.yaml"),
+        service_manifest("late", "10.96.1.9"),
+    )
+    .unwrap();
     wait_for(&server, live, Duration::from_secs(2), has_ip("10.96.1.9")).await;
     assert!(sent.elapsed() < TTL - Duration::from_millis(500));
 

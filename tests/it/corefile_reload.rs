@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 
 use hickory_proto::op::Message;
 
-use crate::support::{ask_dig, parse_question, query_bytes, render, rollcall_bin, scratch_dir};
+use crate::support::{
+    ask_dig, parse_question, query_bytes, render, rollcall_bin, scratch_dir, write_atomically,
+};
 
 const WEB: &str = "web-service.apps.svc.cluster.local. A";
 
@@ -30,13 +32,6 @@ fn free_port() -> u16 {
             return port;
         }
     }
-}
-
-/// Write via a temporary file and rename, as a ConfigMap update swaps the file.
-fn write_atomically(path: &Path, text: &str) {
-    let tmp = path.with_extension("tmp~");
-    std::fs::write(&tmp, text).unwrap();
-    std::fs::rename(&tmp, path).unwrap();
 }
 
 struct Corefile {

@@ -1,25 +1,13 @@
 //! The manifest source end to end: files added, edited, broken and deleted under a watched
 //! directory change the DNS answers within a second, and never open an NXDOMAIN window.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::support::{Answer, TestServer, ask_in_process, scratch_dir};
-
-fn service(name: &str, ip: &str) -> String {
-    format!(
-        "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: apps}}\nspec: {{clusterIP: {ip}}}\n"
-    )
-}
-
-/// Write via a temporary file and rename, as editors and kubectl-style tools do.
-fn write_atomically(path: &Path, text: &str) {
-    let tmp = path.with_extension("tmp~");
-    std::fs::write(&tmp, text).unwrap();
-    std::fs::rename(&tmp, path).unwrap();
-}
+use crate::support::{
+    Answer, TestServer, ask_in_process, scratch_dir, service_manifest, write_atomically,
+};
 
 async fn wait_for(
     server: &TestServer,
@@ -50,7 +38,11 @@ async fn edits_are_answered_within_a_second_and_bad_edits_lose_nothing() {
     let dir = scratch_dir("reload");
     let cluster = dir.join("cluster");
     std::fs::create_dir_all(&cluster).unwrap();
-    std::fs::write(cluster.join("web.yaml"), service("web", "10.96.1.1")).unwrap();
+    std::fs::write(
+        cluster.join("web.yaml"),
+        service_manifest("web", "10.96.1.1"),
+    )
+    .unwrap();
     let server = TestServer::start_text(
         "cluster.local {\n bind 127.0.0.1\n kubernetes {\n  manifests cluster\n }\n}\n",
         &dir,
@@ -60,7 +52,11 @@ async fn edits_are_answered_within_a_second_and_bad_edits_lose_nothing() {
     assert!(has_ip("10.96.1.1")(&ask_in_process(&server, web).await));
 
     // Added file.
-    std::fs::write(cluster.join("api.yaml"), service("api", "10.96.1.2")).unwrap();
+    std::fs::write(
+        cluster.join("api.yaml"),
+        service_manifest("api", "10.96.1.2"),
+    )
+    .unwrap();
     wait_for(
         &server,
         "api.apps.svc.cluster.local. A",
@@ -70,7 +66,10 @@ async fn edits_are_answered_within_a_second_and_bad_edits_lose_nothing() {
     .await;
 
     // Edited file (rename-over).
-    write_atomically(&cluster.join("web.yaml"), &service("web", "10.96.1.3"));
+    write_atomically(
+        &cluster.join("web.yaml"),
+        &service_manifest("web", "10.96.1.3"),
+    );
     wait_for(&server, web, has_ip("10.96.1.3"), "edited file").await;
 
     // A broken edit keeps the last good objects of that file.
@@ -82,7 +81,7 @@ async fn edits_are_answered_within_a_second_and_bad_edits_lose_nothing() {
     // A new file with one invalid document: the valid one still loads.
     std::fs::write(
         cluster.join("mixed.yaml"),
-        format!("{}---\napiVersion: v1\nkind: Service\nmetadata: {{name: broken, namespace: apps}}\nspec: {{clusterIP: 10.96.1.300}}\n", service("ok", "10.96.1.4")),
+        format!("{}---\napiVersion: v1\nkind: Service\nmetadata: {{name: broken, namespace: apps}}\nspec: {{clusterIP: 10.96.1.300}}\n", service_manifest("ok", "10.96.1.4")),
     )
     .unwrap();
     wait_for(
@@ -117,7 +116,7 @@ async fn reloads_never_open_an_nxdomain_window() {
     std::fs::create_dir_all(&cluster).unwrap();
     let mut many = String::new();
     for i in 0..200 {
-        many.push_str(&service(
+        many.push_str(&service_manifest(
             &format!("svc-{i}"),
             &format!("10.96.2.{}", i % 250 + 1),
         ));
@@ -154,7 +153,7 @@ async fn reloads_never_open_an_nxdomain_window() {
     // so every reload replaces the whole set.
     for round in 0..20 {
         let mut text = String::new();
-        let extra = service(&format!("extra-{round}"), "10.96.3.1");
+        let extra = service_manifest(&format!("extra-{round}"), "10.96.3.1");
         text.push_str(&extra);
         text.push_str("---\n");
         text.push_str(&many);

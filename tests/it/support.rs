@@ -332,3 +332,17 @@ fn rand_u32() -> u32 {
     h.write_u8(1);
     h.finish() as u32
 }
+
+/// Write via a temporary file and rename, as editors, kubectl-style tools and ConfigMap updates do.
+pub fn write_atomically(path: &Path, text: &str) {
+    let tmp = path.with_extension("tmp~");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+/// A ClusterIP Service `name` in namespace `apps`, as a manifest.
+pub fn service_manifest(name: &str, ip: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: apps}}\nspec: {{clusterIP: {ip}}}\n"
+    )
+}

@@ -34,6 +34,15 @@ pub fn no_block(d: &Directive) -> Result<(), SetupError> {
     }
 }
 
+/// A property inside a directive's block that must not have a block of its own: its name.
+pub fn leaf_property<'a>(prop: &'a Directive, owner: &str) -> Result<&'a str, SetupError> {
+    let name = prop.name();
+    if prop.block.is_some() {
+        return Err(err(&prop.name, owner, format!("{name} takes no block")));
+    }
+    Ok(name)
+}
+
 pub fn exactly_one<'a>(d: &'a Directive, owner: &str) -> Result<&'a Token, SetupError> {
     match d.args.as_slice() {
         [one] => Ok(one),

@@ -210,14 +210,7 @@ pub fn parse(ctx: &SetupContext<'_>, d: &Directive) -> Result<Config, SetupError
         config.zones = ctx.block_zones.to_vec();
     }
     for prop in d.block.iter().flatten() {
-        let name = prop.name();
-        if prop.block.is_some() {
-            return Err(args::err(
-                &prop.name,
-                NAME,
-                format!("{name} takes no block"),
-            ));
-        }
+        let name = args::leaf_property(prop, NAME)?;
         match name {
             "success" => kind(prop, &mut config.success)?,
             "denial" => kind(prop, &mut config.denial)?,

@@ -31,14 +31,7 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
     let mut config = EurekaConfig::default();
     let mut ttl = 5;
     for prop in d.block.iter().flatten() {
-        let name = prop.name();
-        if prop.block.is_some() {
-            return Err(args::err(
-                &prop.name,
-                NAME,
-                format!("{name} takes no block"),
-            ));
-        }
+        let name = args::leaf_property(prop, NAME)?;
         match name {
             "listen" => {
                 let t = args::exactly_one(prop, NAME)?;

@@ -64,14 +64,7 @@ pub fn parse(ctx: &SetupContext<'_>, d: &Directive) -> Result<Config, SetupError
     let mut api = ApiOptions::default();
     let mut manifests_token = None;
     for prop in d.block.iter().flatten() {
-        let name = prop.name();
-        if prop.block.is_some() {
-            return Err(args::err(
-                &prop.name,
-                NAME,
-                format!("{name} takes no block"),
-            ));
-        }
+        let name = args::leaf_property(prop, NAME)?;
         match name {
             "manifests" => {
                 let dir = args::exactly_one(prop, NAME)?;
