@@ -30,7 +30,7 @@ pub mod store;
 pub mod tls;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -69,6 +69,9 @@ pub struct Options {
     /// Changes kept for watches to resume from; older resourceVersions get 410 Gone.
     pub history_limit: usize,
     pub tokens: Vec<(String, Access)>,
+    /// The address to listen on (port ephemeral); the server certificate names it too.
+    /// Default 127.0.0.1.
+    pub bind: IpAddr,
 }
 
 impl Default for Options {
@@ -81,6 +84,7 @@ impl Default for Options {
                 (ADMIN_TOKEN.to_string(), Access::Full),
                 (NO_RIGHTS_TOKEN.to_string(), Access::Nothing),
             ],
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
         }
     }
 }
@@ -171,9 +175,9 @@ pub struct ApiServer {
 }
 
 impl ApiServer {
-    /// Bind 127.0.0.1 on an ephemeral port and serve.
+    /// Bind `options.bind` (127.0.0.1 by default) on an ephemeral port and serve.
     pub async fn start(options: Options) -> ApiServer {
-        let pki = Pki::generate().expect("test PKI");
+        let pki = Pki::generate_for(&[options.bind]).expect("test PKI");
         let tls_config = options
             .tls
             .then(|| pki.server_config().expect("TLS server config"));
@@ -190,7 +194,7 @@ impl ApiServer {
             snapshots: Mutex::new(HashMap::new()),
             next_snapshot: AtomicU64::new(1),
         });
-        let listener = TcpListener::bind("127.0.0.1:0")
+        let listener = TcpListener::bind(SocketAddr::new(options.bind, 0))
             .await
             .expect("bind the test API server");
         let addr = listener.local_addr().expect("local addr");

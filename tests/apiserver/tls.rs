@@ -1,6 +1,8 @@
-//! Certificates made at test time: a CA, the server's certificate for 127.0.0.1 and localhost,
+//! Certificates made at test time: a CA, the server's certificate for 127.0.0.1, localhost and
+//! any other addresses the server listens on,
 //! and a client certificate (for `tls CERT KEY CACERT`), all signed by that CA.
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -33,7 +35,13 @@ pub struct PkiFiles {
 }
 
 impl Pki {
+    /// A PKI whose server certificate names localhost and 127.0.0.1.
     pub fn generate() -> Result<Pki, rcgen::Error> {
+        Pki::generate_for(&[])
+    }
+
+    /// A PKI whose server certificate names localhost, 127.0.0.1 and `ips`.
+    pub fn generate_for(ips: &[IpAddr]) -> Result<Pki, rcgen::Error> {
         let ca_key = KeyPair::generate()?;
         let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
         ca_params
@@ -50,9 +58,15 @@ impl Pki {
 
         let server_key = KeyPair::generate()?;
         let mut server_params = CertificateParams::new(vec!["localhost".to_string()])?;
+        let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
         server_params
             .subject_alt_names
-            .push(SanType::IpAddress([127, 0, 0, 1].into()));
+            .push(SanType::IpAddress(loopback));
+        for ip in ips.iter().filter(|ip| **ip != loopback) {
+            server_params
+                .subject_alt_names
+                .push(SanType::IpAddress(*ip));
+        }
         server_params
             .distinguished_name
             .push(DnType::CommonName, "kube-apiserver");

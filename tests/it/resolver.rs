@@ -2,77 +2,11 @@
 //! 127.0.0.1:53 and resolv.conf carries the cluster search path with `ndots:5`. `getent` goes
 //! through nsswitch and glibc's stub resolver exactly like an application's getaddrinfo().
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::netns::Netns;
 use crate::support::{rollcall_bin, scratch_dir};
-
-struct Netns {
-    name: String,
-    etc: PathBuf,
-    server: Option<Child>,
-}
-
-impl Netns {
-    /// Creates the namespace, or says why it cannot (then the test is skipped, loudly).
-    fn create() -> Result<Netns, String> {
-        let name = format!("rollcall-t{}", std::process::id());
-        let out = Command::new("ip")
-            .args(["netns", "add", &name])
-            .output()
-            .map_err(|e| format!("cannot run `ip` (install iproute2): {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "`ip netns add` failed (needs root and CAP_SYS_ADMIN): {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        let etc = PathBuf::from("/etc/netns").join(&name);
-        let ns = Netns {
-            name,
-            etc,
-            server: None,
-        };
-        std::fs::create_dir_all(&ns.etc)
-            .map_err(|e| format!("creating {}: {e}", ns.etc.display()))?;
-        // `ip netns exec` bind-mounts /etc/netns/<name>/resolv.conf over /etc/resolv.conf.
-        std::fs::write(
-            ns.etc.join("resolv.conf"),
-            "nameserver 127.0.0.1\nsearch apps.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5 timeout:2 attempts:1\n",
-        )
-        .map_err(|e| e.to_string())?;
-        let up = ns.exec(&["ip", "link", "set", "lo", "up"]);
-        if !up.status.success() {
-            return Err(format!(
-                "cannot bring lo up: {}",
-                String::from_utf8_lossy(&up.stderr)
-            ));
-        }
-        Ok(ns)
-    }
-
-    fn exec(&self, args: &[&str]) -> Output {
-        Command::new("ip")
-            .args(["netns", "exec", &self.name])
-            .args(args)
-            .output()
-            .expect("ip netns exec")
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.server.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .output();
-        let _ = std::fs::remove_dir_all(&self.etc);
-    }
-}
 
 fn getent(ns: &Netns, db: &str, name: &str) -> (bool, String) {
     let out = ns.exec(&["getent", db, name]);
@@ -84,7 +18,10 @@ fn getent(ns: &Netns, db: &str, name: &str) -> (bool, String) {
 
 #[test]
 fn glibc_resolves_cluster_names_through_the_search_path() {
-    let mut ns = match Netns::create() {
+    let mut ns = match Netns::create(
+        "t",
+        "nameserver 127.0.0.1\nsearch apps.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5 timeout:2 attempts:1\n",
+    ) {
         Ok(ns) => ns,
         Err(why) => {
             eprintln!("SKIPPED glibc resolver test: {why}");
