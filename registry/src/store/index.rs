@@ -6,6 +6,8 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use smallvec::SmallVec;
+
 use super::Inner;
 use super::pods::{NamespaceChange, PodTable};
 use super::records::{
@@ -19,13 +21,17 @@ pub(crate) struct WriterState {
     services: HashMap<Box<str>, Arc<ServiceRecord>>,
     slices: HashMap<Box<str>, Arc<EndpointSliceRecord>>,
     /// Service key (`name.namespace`) → keys of the slices labelled with it, in name order so the
-    /// merge (and which duplicate wins) is deterministic.
-    slices_by_service: HashMap<Box<str>, BTreeSet<Box<str>>>,
+    /// merge (and which duplicate wins) is deterministic. Nearly always one slice: kept inline
+    /// (a `BTreeSet` would allocate a whole node per Service).
+    slices_by_service: HashMap<Box<str>, SliceKeys>,
     /// Pod identity → what the pod index needs to undo this pod's entries.
     pods: PodTable,
     /// Services whose joined entry must be rebuilt before the write ends.
     dirty: BTreeSet<Box<str>>,
 }
+
+/// Slice keys in name order.
+type SliceKeys = SmallVec<[Box<str>; 1]>;
 
 fn service_key(name: &str, namespace: &str) -> Box<str> {
     ObjectKey::new(ObjectKind::Service, namespace, name).name
@@ -145,10 +151,10 @@ impl WriterState {
                         self.unlink_slice(&old_owner, &key);
                     }
                 }
-                self.slices_by_service
-                    .entry(owner.clone())
-                    .or_default()
-                    .insert(key);
+                let keys = self.slices_by_service.entry(owner.clone()).or_default();
+                if let Err(at) = keys.binary_search(&key) {
+                    keys.insert(at, key);
+                }
                 self.dirty.insert(owner);
             }
             ClusterObject::Pod(pod) => {
@@ -187,7 +193,9 @@ impl WriterState {
 
     fn unlink_slice(&mut self, owner: &str, slice_key: &str) {
         if let Some(set) = self.slices_by_service.get_mut(owner) {
-            set.remove(slice_key);
+            if let Ok(at) = set.binary_search_by(|k| (**k).cmp(slice_key)) {
+                set.remove(at);
+            }
             if set.is_empty() {
                 self.slices_by_service.remove(owner);
             }
