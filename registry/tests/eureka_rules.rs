@@ -357,4 +357,53 @@ mod eureka {
         assert!(s.registry.dns_app("pay").is_none());
         s.stop().await;
     }
+
+    /// A Corefile reload sets up a new registry that adopts the old one's live instances: status
+    /// overrides kept, expired leases left behind, and each lease's last renewal kept (a reload
+    /// does not extend a dead instance's lease).
+    #[tokio::test]
+    async fn a_reload_adopts_live_instances_with_their_overrides_and_leases() {
+        let s = Server::default().await;
+        s.register(
+            "/eureka",
+            "ORDERS",
+            &instance("ORDERS", "gone", "10.0.0.3", 8080),
+        )
+        .await;
+        s.clock.advance(Duration::from_secs(60));
+        s.register(
+            "/eureka",
+            "ORDERS",
+            &instance("ORDERS", "o1", "10.0.0.1", 8080),
+        )
+        .await;
+        s.register(
+            "/eureka",
+            "ORDERS",
+            &instance("ORDERS", "o2", "10.0.0.2", 8080),
+        )
+        .await;
+        let r = s
+            .put("/eureka/apps/ORDERS/o2/status?value=OUT_OF_SERVICE")
+            .await;
+        assert_eq!(r.status, 200);
+        // `gone` renewed last 91 s ago (lease 90 s): expired, though not evicted yet.
+        s.clock.advance(Duration::from_secs(31));
+
+        let next =
+            registry::eureka::EurekaRegistry::with_clock(EurekaConfig::default(), s.clock.clone());
+        assert_eq!(next.adopt(&s.registry), 2);
+        assert_eq!(next.instance_count(), 2);
+        let dns = next.dns_app("orders").expect("o1 is UP");
+        assert_eq!(dns.instances.len(), 1, "only o1 answers: {dns:?}");
+        next.renew("ORDERS", "o2", None).unwrap();
+        assert_eq!(
+            next.dns_app("orders").unwrap().instances.len(),
+            1,
+            "o2 keeps its OUT_OF_SERVICE override through the adoption and a heartbeat"
+        );
+        // o1 last renewed at T0+60 s: 91 s later its lease is over, adoption did not extend it.
+        s.clock.advance(Duration::from_secs(60));
+        assert!(next.dns_app("orders").is_none());
+    }
 }

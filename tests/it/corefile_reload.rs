@@ -463,8 +463,35 @@ async fn plugin_listeners_and_dns_sockets_are_handed_over_in_process() {
     let ttl =
         |a: crate::support::Answer| a.answer[0].split_whitespace().nth(1).unwrap().to_string();
     assert_eq!(ttl(ask_hickory(dns, WEB, Transport::Udp).await), "5");
+    // A Eureka registration made before the reload must survive it.
+    let eureka = before
+        .iter()
+        .find(|(w, _)| *w == "eureka")
+        .map(|(_, a)| *a)
+        .unwrap();
+    let registration = br#"{"instance":{"instanceId":"o-1","hostName":"10.1.0.5","app":"ORDERS","ipAddr":"10.1.0.5","status":"UP","port":{"$":8080,"@enabled":"true"},"dataCenterInfo":{"name":"MyOwn"}}}"#;
+    let r = request(
+        eureka,
+        "POST",
+        "/eureka/apps/ORDERS",
+        &[("Content-Type", "application/json")],
+        registration,
+    )
+    .await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    let orders = "orders.registry.cluster.local. A";
+    assert_eq!(
+        ask_hickory(dns, orders, Transport::Udp).await.rcode,
+        "NOERROR"
+    );
 
     running.reload(load(7)).await.unwrap();
+    let carried = ask_hickory(dns, orders, Transport::Udp).await;
+    assert_eq!(
+        carried.answer,
+        vec!["orders.registry.cluster.local. 5 IN A 10.1.0.5".to_string()],
+        "the registration is answered after the reload: {carried:?}"
+    );
     // Same DNS address, same port for every plugin listener (port 0 in the Corefile).
     assert_eq!(running.first_addr(), Some(dns));
     assert_eq!(running.other_listeners, before);

@@ -20,7 +20,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::plugin::reload::ReloadConfig;
-use crate::setup::{PoolEntry, ReadinessCheck, Setup, StartContext};
+use crate::setup::{HandOver, ReadinessCheck, Setup, StartContext};
 use dispatch::{Chain, Dispatcher, Route};
 
 #[derive(Debug, thiserror::Error)]
@@ -60,8 +60,8 @@ pub struct Running {
     generation: CancellationToken,
     /// What `/ready` reports (the serving configuration's checks).
     live_readiness: Arc<ArcSwap<Vec<(String, ReadinessCheck)>>>,
-    /// The plugins' TCP listeners, handed to the next configuration by configured address.
-    sockets: Vec<PoolEntry>,
+    /// What the serving configuration hands to the next: plugin listeners and carried state.
+    hand_over: HandOver,
 }
 
 /// One DNS listen address: its UDP and TCP loops read the dispatcher from `dispatcher` (a
@@ -112,7 +112,7 @@ impl Running {
             setup.readiness.clone(),
             Arc::clone(&self.live_readiness),
             Arc::clone(&self.draining),
-            self.sockets.clone(),
+            self.hand_over.clone(),
         );
         // A fatal report (a forwarding loop) ends the process, not just this configuration.
         ctx.fatal = self.fatal.clone();
@@ -132,7 +132,7 @@ impl Running {
                 return Err(ServerError::Start(message));
             }
         }
-        let (other_listeners, sockets) = ctx.finish();
+        let (other_listeners, hand_over) = ctx.finish();
         if reloading {
             reload::wait_until_ready(&setup.readiness, setup.startup_wait, &self.shutdown).await;
         }
@@ -167,7 +167,7 @@ impl Running {
         self.lameduck = setup.lameduck;
         self.other_listeners = other_listeners;
         self.reload = setup.reload;
-        self.sockets = sockets;
+        self.hand_over = hand_over;
         Ok(())
     }
 
@@ -220,7 +220,7 @@ pub async fn start(
         udp_workers,
         listeners: BTreeMap::new(),
         live_readiness: Arc::new(ArcSwap::from_pointee(Vec::new())),
-        sockets: Vec::new(),
+        hand_over: HandOver::default(),
     };
     running.apply(setup, false).await?;
     Ok(running)

@@ -95,7 +95,20 @@ impl Fatal {
 struct SocketPool {
     inherited: Vec<PoolEntry>,
     claimed: Vec<PoolEntry>,
+    inherited_state: Vec<StateEntry>,
+    kept_state: Vec<StateEntry>,
 }
+
+/// What one configuration hands to the next on a reload: its plugins' TCP listeners and the
+/// state plugins chose to carry over (see [`StartContext::hand_over`]).
+#[derive(Clone, Default)]
+pub struct HandOver {
+    pub(crate) sockets: Vec<PoolEntry>,
+    pub(crate) state: Vec<StateEntry>,
+}
+
+/// (key, value) of plugin state carried across a reload.
+type StateEntry = (String, Arc<dyn std::any::Any + Send + Sync>);
 
 /// A plugin's TCP listener, shared across a reload by configured address.
 pub type SharedListener = Arc<TcpListener>;
@@ -111,18 +124,19 @@ impl StartContext {
             readiness,
             live,
             Arc::new(std::sync::atomic::AtomicBool::new(false)),
-            Vec::new(),
+            HandOver::default(),
         )
     }
 
     /// The context of a configuration that follows another: the process-wide probe state, and
-    /// the listeners the previous configuration holds (see [`StartContext::tcp_listener`]).
+    /// what the previous configuration hands over (see [`StartContext::tcp_listener`] and
+    /// [`StartContext::hand_over`]).
     pub(crate) fn next(
         shutdown: CancellationToken,
         readiness: Vec<(String, ReadinessCheck)>,
         live_readiness: Arc<ArcSwap<Vec<(String, ReadinessCheck)>>>,
         draining: Arc<std::sync::atomic::AtomicBool>,
-        inherited: Vec<PoolEntry>,
+        inherited: HandOver,
     ) -> Self {
         StartContext {
             fatal: Fatal::new(shutdown.clone()),
@@ -133,8 +147,10 @@ impl StartContext {
             draining,
             bound: std::sync::Mutex::new(Vec::new()),
             sockets: std::sync::Mutex::new(SocketPool {
-                inherited,
+                inherited: inherited.sockets,
                 claimed: Vec::new(),
+                inherited_state: inherited.state,
+                kept_state: Vec::new(),
             }),
         }
     }
@@ -188,8 +204,26 @@ impl StartContext {
         Ok(listener)
     }
 
-    /// (listeners bound, by directive; this configuration's sockets for the next one to inherit).
-    pub(crate) fn finish(self) -> (Vec<(&'static str, SocketAddr)>, Vec<PoolEntry>) {
+    /// Offer `value` under `key` to the configuration that follows this one (a reload), and take
+    /// what the previous configuration offered under the same key, if it was a `T`. State a
+    /// plugin must not lose on a reload (the Eureka registrations) goes through here.
+    pub fn hand_over<T: std::any::Any + Send + Sync>(
+        &self,
+        key: &str,
+        value: Arc<T>,
+    ) -> Option<Arc<T>> {
+        let mut pool = self
+            .sockets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        pool.kept_state.push((key.to_string(), value));
+        let i = pool.inherited_state.iter().position(|(k, _)| k == key)?;
+        let (_, previous) = pool.inherited_state.remove(i);
+        previous.downcast::<T>().ok()
+    }
+
+    /// (listeners bound, by directive; what this configuration hands to the next one).
+    pub(crate) fn finish(self) -> (Vec<(&'static str, SocketAddr)>, HandOver) {
         let bound = self
             .bound
             .into_inner()
@@ -198,7 +232,11 @@ impl StartContext {
             .sockets
             .into_inner()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        (bound, pool.claimed)
+        let hand_over = HandOver {
+            sockets: pool.claimed,
+            state: pool.kept_state,
+        };
+        (bound, hand_over)
     }
 }
 

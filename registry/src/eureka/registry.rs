@@ -777,6 +777,36 @@ impl EurekaRegistry {
         Ok(())
     }
 
+    /// Take over `old`'s unexpired instances (a Corefile reload set up this registry to replace
+    /// it): each is registered again with its last `InstanceInfo` (status, override, metadata)
+    /// and keeps its lease's last renewal, so a reload neither drops a live instance nor extends
+    /// a dead one's lease. Returns how many were taken over.
+    pub fn adopt(&self, old: &EurekaRegistry) -> usize {
+        let (old_now, now) = (old.now(), self.now());
+        let slots: Vec<Arc<InstanceSlot>> = old
+            .inner
+            .apps
+            .iter()
+            .flat_map(|app| app.value().slots())
+            .filter(|slot| !slot.is_expired(old_now))
+            .collect();
+        let mut w = lock(&self.inner.write);
+        let mut adopted = 0;
+        for slot in slots {
+            let info = slot.record.load().info.clone();
+            let (app, id) = (info.app.clone(), info.instance_id.clone());
+            if let Err(error) = self.register_locked(&mut w, info, now) {
+                tracing::warn!(%app, %id, %error, "eureka: an instance could not be carried over");
+                continue;
+            }
+            if let Some(new) = self.app(&app).and_then(|a| a.get(&id)) {
+                new.renew(slot.last_renewal_ms(), new.record.load().duration_ms);
+            }
+            adopted += 1;
+        }
+        adopted
+    }
+
     /// Records a change: delta queue, version, render cache, DNS view.
     fn changed(
         &self,

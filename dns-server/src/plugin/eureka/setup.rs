@@ -152,6 +152,16 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
     }));
     let http_registry = registry.clone();
     ctx.hooks.push(Box::new(move |start| {
+        // A reload keeps the registrations: this registry takes over the one it replaces.
+        let previous =
+            start.hand_over(&format!("{NAME} {listen}"), Arc::new(http_registry.clone()));
+        if let Some(previous) = previous {
+            let adopted = http_registry.adopt(&previous);
+            tracing::info!(
+                adopted,
+                "eureka: registrations carried over from the previous configuration"
+            );
+        }
         let listener = start.tcp_listener(NAME, listen)?;
         let bound = listener.local_addr().map_err(|e| format!("{NAME}: {e}"))?;
         let shutdown: CancellationToken = start.shutdown.clone();
