@@ -199,6 +199,10 @@ impl LogCapture {
             .with_ansi(false)
             .finish();
         let guard = tracing::subscriber::set_default(subscriber);
+        // Tests run in parallel, each thread with its own subscriber (or none): a callsite first
+        // hit on another thread may have cached an interest that leaves this one out, so an
+        // event would never reach this capture. Recompute every callsite's interest now.
+        tracing::callsite::rebuild_interest_cache();
         (capture, guard)
     }
 
