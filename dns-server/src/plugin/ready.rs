@@ -35,11 +35,7 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
                     return (503, "shutting down\n".to_string());
                 }
                 let checks = checks.load();
-                let waiting: Vec<&str> = checks
-                    .iter()
-                    .filter(|(_, ready)| !ready())
-                    .map(|(name, _)| name.as_str())
-                    .collect();
+                let waiting = crate::setup::not_ready(&checks);
                 if waiting.is_empty() {
                     (200, "OK".to_string())
                 } else {

@@ -38,11 +38,7 @@ pub(crate) async fn wait_until_ready(
 ) {
     let deadline = Instant::now() + limit;
     loop {
-        let waiting: Vec<&str> = checks
-            .iter()
-            .filter(|(_, ready)| !ready())
-            .map(|(name, _)| name.as_str())
-            .collect();
+        let waiting = crate::setup::not_ready(checks);
         if waiting.is_empty() {
             return;
         }

@@ -243,6 +243,15 @@ impl StartContext {
 /// Reports whether one plugin is ready to serve (for `ready` and logs).
 pub type ReadinessCheck = Arc<dyn Fn() -> bool + Send + Sync>;
 
+/// The names of the checks that do not pass yet (for `/ready` and the reload's wait).
+pub fn not_ready(checks: &[(String, ReadinessCheck)]) -> Vec<&str> {
+    checks
+        .iter()
+        .filter(|(_, ready)| !ready())
+        .map(|(name, _)| name.as_str())
+        .collect()
+}
+
 /// What a directive's setup may add to its server block besides a plugin.
 pub struct SetupContext<'a> {
     /// The block's zones, lower-case with trailing dot.
