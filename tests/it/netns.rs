@@ -10,6 +10,8 @@ use std::process::{Child, Command, Output};
 
 pub struct Netns {
     pub name: String,
+    /// Short tag that keeps this namespace's interface names apart from other tests'.
+    tag: String,
     etc: PathBuf,
     /// A process started in the namespace; killed on drop.
     pub server: Option<Child>,
@@ -59,6 +61,7 @@ impl Netns {
         let etc = PathBuf::from("/etc/netns").join(&name);
         let ns = Netns {
             name,
+            tag: tag.to_string(),
             etc,
             server: None,
             host_veth: None,
@@ -80,8 +83,9 @@ impl Netns {
     /// .1, the namespace end .2.
     pub fn add_veth(&mut self, n: u8) -> Result<Veth, String> {
         let pid = std::process::id();
-        let host = format!("rcv{pid}h");
-        let peer = format!("rcv{pid}n");
+        // Interface names have at most 15 bytes: "rcv" + tag + pid + "h".
+        let host = format!("rcv{}{pid}h", self.tag);
+        let peer = format!("rcv{}{pid}n", self.tag);
         check(&[
             "ip", "link", "add", &host, "type", "veth", "peer", "name", &peer,
         ])?;

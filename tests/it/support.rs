@@ -188,8 +188,21 @@ pub async fn ask_hickory(addr: SocketAddr, q: &str, transport: Transport) -> Ans
 
 /// Ask with dig (BIND's client); panics with a clear message when dig is not installed.
 pub fn ask_dig(addr: SocketAddr, q: &str, tcp: bool) -> Answer {
+    ask_dig_from(None, addr, q, tcp)
+}
+
+/// [`ask_dig`] from a chosen source address (`dig -b`), as a given pod would ask.
+pub fn ask_dig_from(
+    source: Option<std::net::IpAddr>,
+    addr: SocketAddr,
+    q: &str,
+    tcp: bool,
+) -> Answer {
     let (name, qtype) = q.rsplit_once(' ').expect("NAME TYPE");
     let mut cmd = Command::new("dig");
+    if let Some(source) = source {
+        cmd.arg("-b").arg(source.to_string());
+    }
     cmd.arg(format!("@{}", addr.ip()))
         .arg("-p")
         .arg(addr.port().to_string())

@@ -4,6 +4,7 @@
 
 pub mod names;
 pub mod records;
+pub mod resolv_conf;
 pub mod zone;
 
 use hickory_proto::op::ResponseCode;

@@ -11,6 +11,7 @@
 //!
 //! The order plugins run in is fixed by [`order`], never by the order of lines in a Corefile.
 
+pub mod autopath;
 pub mod cache;
 pub mod errors;
 pub mod eureka;

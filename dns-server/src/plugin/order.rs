@@ -2,6 +2,11 @@
 //! `plugin.cfg` fixes it. Every directive CoreDNS knows is listed so a Corefile written for
 //! CoreDNS gets a precise "not implemented by rollcall yet" instead of "unknown directive";
 //! rollcall's own `eureka` sits just before `kubernetes`.
+//!
+//! One deliberate difference: `autopath` runs before `cache` (CoreDNS moved cache ahead of it).
+//! An autopath answer depends on who asks, and a cache in front of autopath hands one client's
+//! walked answer, or NXDOMAIN that stops the walk, to another (complaint §d 3). Behind
+//! autopath, the cache only sees the client-independent names the walk asks.
 
 use std::sync::Arc;
 
@@ -65,11 +70,11 @@ pub const CHAIN: &[DirectiveSpec] = &[
     spec("chaos", NotYet),
     spec("loadbalance", Implemented(super::loadbalance::setup)),
     spec("tsig", NotYet),
+    spec("autopath", Implemented(super::autopath::setup)),
     spec("cache", Implemented(super::cache::setup)),
     spec("rewrite", NotYet),
     spec("header", NotYet),
     spec("dnssec", NotYet),
-    spec("autopath", NotYet),
     spec("minimal", NotYet),
     spec("template", NotYet),
     spec("transfer", NotYet),

@@ -43,6 +43,14 @@ pub fn leaf_property<'a>(prop: &'a Directive, owner: &str) -> Result<&'a str, Se
     Ok(name)
 }
 
+/// Zone arguments (`cluster.local`, `example.org.`), normalized: lower-case with trailing dot.
+pub fn zones(tokens: &[Token], owner: &str) -> Result<Vec<String>, SetupError> {
+    tokens
+        .iter()
+        .map(|t| super::keys::normalize_zone(&t.text).map_err(|m| err(t, owner, m)))
+        .collect()
+}
+
 pub fn exactly_one<'a>(d: &'a Directive, owner: &str) -> Result<&'a Token, SetupError> {
     match d.args.as_slice() {
         [one] => Ok(one),

@@ -278,9 +278,36 @@ pub struct SetupContext<'a> {
     pub metrics: &'a Arc<crate::metrics::Registry>,
     /// Set by `prometheus`: count this block's queries.
     pub block_metrics: &'a mut bool,
+    /// Plugins of this block that others in it may need (set by their setup).
+    pub block_plugins: &'a mut BlockPlugins,
+    /// Wiring run once every directive of the block is set up (see [`BlockLink`]).
+    pub block_links: &'a mut Vec<BlockLink>,
 }
 
+/// Plugins a server block's other plugins may refer to. A directive early in the chain can
+/// need one later in it (`autopath @kubernetes`), so such references are resolved by a
+/// [`BlockLink`] after the whole block is set up.
+#[derive(Default)]
+pub struct BlockPlugins {
+    pub kubernetes: Option<Arc<crate::plugin::kubernetes::Kubernetes>>,
+}
+
+/// Connects a plugin to another of its block once the block is complete; an error names the
+/// directive that asked.
+pub type BlockLink = Box<dyn FnOnce(&BlockPlugins) -> Result<(), SetupError>>;
+
 impl SetupContext<'_> {
+    /// The `server` label of this block's metrics (`dns://:53`; the first `bind` address, as
+    /// far as the block has set it up).
+    pub fn server_label(&self) -> String {
+        let ip = self
+            .bind
+            .first()
+            .copied()
+            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        crate::metrics::server_label(SocketAddr::new(ip, self.port))
+    }
+
     pub fn resolve_path(&self, path: &str) -> PathBuf {
         let p = Path::new(path);
         if p.is_absolute() {
@@ -424,6 +451,8 @@ pub fn build(
         }
         let mut bind = Vec::new();
         let mut block_metrics = false;
+        let mut block_plugins = BlockPlugins::default();
+        let mut block_links = Vec::new();
         let mut chain = Vec::new();
         let mut described = Vec::new();
         let mut seen: BTreeMap<&str, &Span> = BTreeMap::new();
@@ -465,6 +494,8 @@ pub fn build(
                 startup_wait: &mut setup.startup_wait,
                 metrics: &setup.metrics,
                 block_metrics: &mut block_metrics,
+                block_plugins: &mut block_plugins,
+                block_links: &mut block_links,
             };
             match setup_fn(&mut ctx, directive) {
                 Ok(Some((plugin, detail))) => {
@@ -476,6 +507,11 @@ pub fn build(
                     option_detail.unwrap_or_else(|| "(server block option)".into()),
                 )),
                 Err(e) => errors.push(e),
+            }
+        }
+        for link in block_links {
+            if let Err(e) = link(&block_plugins) {
+                errors.push(e);
             }
         }
         if bind.is_empty() {

@@ -7,7 +7,6 @@ use corefile::{Directive, Token};
 
 use super::{Cache, Config, KindConfig, Prefetch, ServeStale};
 use crate::plugin::order::SetupResult;
-use crate::setup::keys::normalize_zone;
 use crate::setup::{SetupContext, SetupError, args};
 
 const NAME: &str = "cache";
@@ -24,13 +23,6 @@ const MAX_SERVFAIL: Duration = Duration::from_secs(300);
 /// RFC 2181 §8: TTLs are at most 2^31 - 1 seconds.
 const MAX_TTL: u32 = 2_147_483_647;
 const MAX_CAPACITY: u32 = 100_000_000;
-
-fn zones(tokens: &[Token]) -> Result<Vec<String>, SetupError> {
-    tokens
-        .iter()
-        .map(|t| normalize_zone(&t.text).map_err(|m| args::err(t, NAME, m)))
-        .collect()
-}
 
 fn ttl(t: &Token, min: u32) -> Result<u32, SetupError> {
     args::parse_u32(t, NAME, min, MAX_TTL)
@@ -205,7 +197,7 @@ pub fn parse(ctx: &SetupContext<'_>, d: &Directive) -> Result<Config, SetupError
         config.denial.min_ttl = config.denial.min_ttl.min(t);
         rest = tail;
     }
-    config.zones = zones(rest)?;
+    config.zones = args::zones(rest, NAME)?;
     if config.zones.is_empty() {
         config.zones = ctx.block_zones.to_vec();
     }
@@ -236,7 +228,7 @@ pub fn parse(ctx: &SetupContext<'_>, d: &Directive) -> Result<Config, SetupError
                         "disable needs success or denial [ZONES...]",
                     ));
                 };
-                let mut listed = zones(zone_tokens)?;
+                let mut listed = args::zones(zone_tokens, NAME)?;
                 if listed.is_empty() {
                     listed = config.zones.clone();
                 }
@@ -324,13 +316,7 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
     let cache = Arc::new(Cache::new(config));
     ctx.metrics.register(Arc::new(super::metrics::CacheMetrics {
         stats: cache.stats(),
-        server: crate::metrics::server_label(std::net::SocketAddr::new(
-            ctx.bind
-                .first()
-                .copied()
-                .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
-            ctx.port,
-        )),
+        server: ctx.server_label(),
         zones,
     }));
     Ok(Some((cache, detail)))

@@ -102,6 +102,7 @@ pub mod setup;
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use registry::source::kube::{Connection, RateLimit};
@@ -179,6 +180,27 @@ impl Kubernetes {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    pub fn pods_mode(&self) -> PodsMode {
+        self.config.pods
+    }
+
+    /// For `autopath @kubernetes`: the namespace of the pod that sent `query`, and the zone (not
+    /// a reverse one) its name is in. Only with `pods verified`, as in CoreDNS, and only when
+    /// exactly one pod holds the address: an address shared (hostNetwork pods) or reused while a
+    /// pod is replaced may belong to another namespace, and a wrong search path answers a name
+    /// the client never meant (coredns/coredns#2842).
+    pub fn client_namespace(&self, query: &Query) -> Option<(Arc<str>, &Zone)> {
+        if self.config.pods != PodsMode::Verified || !self.store.is_serving() {
+            return None;
+        }
+        let zone = self.zone_of(&query.lower).filter(|z| !z.is_reverse())?;
+        let namespaces = self.store.pod_namespaces(query.src.ip().to_canonical())?;
+        match namespaces.as_slice() {
+            [only] => Some((Arc::clone(only), zone)),
+            _ => None,
+        }
     }
 
     fn zone_of(&self, name: &str) -> Option<&Zone> {

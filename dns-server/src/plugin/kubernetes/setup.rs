@@ -362,8 +362,9 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
     let ready_store = store.clone();
     ctx.readiness
         .push((NAME.to_string(), Arc::new(move || ready_store.is_synced())));
-    let plugin = Kubernetes::new(config, store).map_err(|m| args::err(&d.name, NAME, m))?;
-    Ok(Some((Arc::new(plugin), detail)))
+    let plugin = Arc::new(Kubernetes::new(config, store).map_err(|m| args::err(&d.name, NAME, m))?);
+    ctx.block_plugins.kubernetes = Some(Arc::clone(&plugin));
+    Ok(Some((plugin, detail)))
 }
 
 /// `5s`, `1500ms`: how a Corefile would write it.
