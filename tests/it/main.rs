@@ -25,6 +25,7 @@ mod netns;
 mod probes;
 mod reload;
 mod resolver;
+mod rewrite;
 mod setup_tables;
 mod support;
 mod transport;

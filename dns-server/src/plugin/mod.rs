@@ -25,6 +25,7 @@ pub mod order;
 pub mod prometheus;
 pub mod ready;
 pub mod reload;
+pub mod rewrite;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -22,9 +22,14 @@ pub type SetupFn = fn(&mut SetupContext<'_>, &Directive) -> SetupResult;
 /// The plugin and its one-line description, or `None` for a server-block option.
 pub type SetupResult = Result<Option<(Arc<dyn Plugin>, String)>, SetupError>;
 
+/// The setup of a directive a server block may give more than once (`rewrite`): it receives
+/// every occurrence, in Corefile order, and builds one plugin from them all, as CoreDNS does.
+pub type RepeatableSetupFn = fn(&mut SetupContext<'_>, &[&Directive]) -> SetupResult;
+
 #[derive(Clone, Copy)]
 pub enum DirectiveSetup {
     Implemented(SetupFn),
+    Repeatable(RepeatableSetupFn),
     /// A CoreDNS directive rollcall does not have yet.
     NotYet,
 }
@@ -35,7 +40,7 @@ pub struct DirectiveSpec {
     pub setup: DirectiveSetup,
 }
 
-use DirectiveSetup::{Implemented, NotYet};
+use DirectiveSetup::{Implemented, NotYet, Repeatable};
 
 const fn spec(name: &'static str, setup: DirectiveSetup) -> DirectiveSpec {
     DirectiveSpec { name, setup }
@@ -72,7 +77,7 @@ pub const CHAIN: &[DirectiveSpec] = &[
     spec("tsig", NotYet),
     spec("autopath", Implemented(super::autopath::setup)),
     spec("cache", Implemented(super::cache::setup)),
-    spec("rewrite", NotYet),
+    spec("rewrite", Repeatable(super::rewrite::setup::setup)),
     spec("header", NotYet),
     spec("dnssec", NotYet),
     spec("minimal", NotYet),

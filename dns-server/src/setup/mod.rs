@@ -455,29 +455,33 @@ pub fn build(
         let mut block_links = Vec::new();
         let mut chain = Vec::new();
         let mut described = Vec::new();
-        let mut seen: BTreeMap<&str, &Span> = BTreeMap::new();
         let mut directives: Vec<&Directive> = block.directives.iter().collect();
         directives.sort_by_key(|d| order::position(d.name()).unwrap_or(usize::MAX));
-        for directive in directives {
+        let mut at = 0;
+        while at < directives.len() {
+            let directive = directives[at];
             let name = directive.name();
+            // Every occurrence of this directive: adjacent, since the sort is stable.
+            let same = directives[at..]
+                .iter()
+                .take_while(|d| d.name() == name)
+                .count();
+            let occurrences = &directives[at..at + same];
+            at += same;
             let Some(spec) = order::lookup(name) else {
-                errors.push(SetupError::new(&directive.span, name, "unknown directive"));
+                for d in occurrences {
+                    errors.push(SetupError::new(&d.span, name, "unknown directive"));
+                }
                 continue;
             };
-            let DirectiveSetup::Implemented(setup_fn) = spec.setup else {
-                errors.push(SetupError::new(
-                    &directive.span,
-                    name,
-                    "directive not implemented by rollcall yet (CoreDNS has it)",
-                ));
-                continue;
-            };
-            if let Some(first) = seen.insert(spec.name, &directive.span) {
-                errors.push(SetupError::new(
-                    &directive.span,
-                    name,
-                    format!("given twice in one server block (first at {first})"),
-                ));
+            if let DirectiveSetup::NotYet = spec.setup {
+                for d in occurrences {
+                    errors.push(SetupError::new(
+                        &d.span,
+                        name,
+                        "directive not implemented by rollcall yet (CoreDNS has it)",
+                    ));
+                }
                 continue;
             }
             let mut option_detail = None;
@@ -497,7 +501,12 @@ pub fn build(
                 block_plugins: &mut block_plugins,
                 block_links: &mut block_links,
             };
-            match setup_fn(&mut ctx, directive) {
+            let result = match spec.setup {
+                DirectiveSetup::Implemented(setup_fn) => setup_fn(&mut ctx, directive),
+                DirectiveSetup::Repeatable(setup_fn) => setup_fn(&mut ctx, occurrences),
+                DirectiveSetup::NotYet => continue,
+            };
+            match result {
                 Ok(Some((plugin, detail))) => {
                     described.push((name.to_string(), detail));
                     chain.push(plugin);
@@ -507,6 +516,17 @@ pub fn build(
                     option_detail.unwrap_or_else(|| "(server block option)".into()),
                 )),
                 Err(e) => errors.push(e),
+            }
+            if let (DirectiveSetup::Implemented(_), [first, repeated @ ..]) =
+                (spec.setup, occurrences)
+            {
+                for d in repeated {
+                    errors.push(SetupError::new(
+                        &d.span,
+                        name,
+                        format!("given twice in one server block (first at {})", first.span),
+                    ));
+                }
             }
         }
         for link in block_links {
