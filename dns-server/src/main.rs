@@ -166,8 +166,6 @@ async fn run(args: ServeArgs, threads: usize) -> anyhow::Result<()> {
         };
         tokio::select! {
             () = stop.recv() => break,
-            // A plugin found a fatal condition (`loop`: a forwarding loop) and began the shutdown.
-            () = shutdown.cancelled() => break,
             () = usr1.recv() => {
                 match watch.as_mut() {
                     Some(watch) => {
@@ -183,8 +181,7 @@ async fn run(args: ServeArgs, threads: usize) -> anyhow::Result<()> {
             }
         }
     }
-    let fatal = running.fatal.message().map(str::to_string);
-    if fatal.is_none() && !running.lameduck.is_zero() {
+    if !running.lameduck.is_zero() {
         // Keep answering while /ready reports 503, so endpoints drop this pod before it stops.
         running
             .draining
@@ -203,10 +200,7 @@ async fn run(args: ServeArgs, threads: usize) -> anyhow::Result<()> {
     if let Some(dir) = example_dir {
         let _ = std::fs::remove_dir_all(dir);
     }
-    match fatal {
-        Some(message) => Err(anyhow::anyhow!(message)),
-        None => Ok(()),
-    }
+    Ok(())
 }
 
 /// SIGTERM or SIGINT: shut down.

@@ -147,7 +147,7 @@ async fn kubeadm_corefile_runs_unchanged_in_a_pod_like_namespace() {
             return;
         }
     };
-    let veth = ns.add_veth(n).expect("veth pair to the namespace");
+    let veth = ns.add_veth(n, 0).expect("veth pair to the namespace");
     assert_eq!(veth.host, host_ip);
 
     let upstream = TestUpstream::start_at(SocketAddr::new(IpAddr::V4(veth.host), 53))

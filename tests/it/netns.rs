@@ -10,8 +10,6 @@ use std::process::{Child, Command, Output};
 
 pub struct Netns {
     pub name: String,
-    /// Short tag that keeps this namespace's interface names apart from other tests'.
-    tag: String,
     etc: PathBuf,
     /// A process started in the namespace; killed on drop.
     pub server: Option<Child>,
@@ -61,7 +59,6 @@ impl Netns {
         let etc = PathBuf::from("/etc/netns").join(&name);
         let ns = Netns {
             name,
-            tag: tag.to_string(),
             etc,
             server: None,
             host_veth: None,
@@ -79,21 +76,23 @@ impl Netns {
         Ok(ns)
     }
 
-    /// Connects the namespace to the host with a veth pair on 10.253.`n`.0/30: the host end is
-    /// .1, the namespace end .2.
-    pub fn add_veth(&mut self, n: u8) -> Result<Veth, String> {
+    /// Connects the namespace to the host with a veth pair on the `slot`th /30 of
+    /// 10.253.`n`.0/24 (slot < 64): the host end is its first address, the namespace end the
+    /// second (slot 0: .1 and .2). Tests that run at the same time use different slots, so
+    /// their interfaces and addresses never collide.
+    pub fn add_veth(&mut self, n: u8, slot: u8) -> Result<Veth, String> {
+        assert!(slot < 64, "slot {slot}: a /24 holds 64 /30s");
         let pid = std::process::id();
-        // Interface names have at most 15 bytes: "rcv" + tag + pid + "h".
-        let host = format!("rcv{}{pid}h", self.tag);
-        let peer = format!("rcv{}{pid}n", self.tag);
+        let host = format!("rcv{pid}s{slot}h");
+        let peer = format!("rcv{pid}s{slot}n");
         check(&[
             "ip", "link", "add", &host, "type", "veth", "peer", "name", &peer,
         ])?;
         self.host_veth = Some(host.clone());
         check(&["ip", "link", "set", &peer, "netns", &self.name])?;
         let veth = Veth {
-            host: Ipv4Addr::new(10, 253, n, 1),
-            ns: Ipv4Addr::new(10, 253, n, 2),
+            host: Ipv4Addr::new(10, 253, n, slot * 4 + 1),
+            ns: Ipv4Addr::new(10, 253, n, slot * 4 + 2),
         };
         check(&[
             "ip",

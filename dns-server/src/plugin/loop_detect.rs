@@ -1,12 +1,25 @@
 //! # loop
 //!
 //! Detects forwarding loops (a `forward` whose upstream sends the query back to this server, as
-//! when a node's resolv.conf names a loopback stub resolver, coredns/coredns#2087). Once serving,
-//! it sends `HINFO <random>.<random>.<first zone of the block>.` to the server's own address, so
-//! the query runs through the chain like any other. If this plugin sees that very query more than
-//! twice, the server is talking to itself: it logs
-//! `Loop (A -> B) detected for zone "Z", see https://coredns.io/plugins/loop#troubleshooting`
-//! and stops the server, which exits non-zero with that message.
+//! when a node's resolv.conf names a loopback stub resolver, coredns/coredns#2087). Once its
+//! configuration answers (after a reload: once swapped in, so it tests its own chain), it sends
+//! `HINFO <random>.<random>.<first zone of the block>.` to the server's own address, so the
+//! query runs through the chain like any other. If this plugin sees that very query more than
+//! twice, the server is talking to itself: it logs CoreDNS's message at error level,
+//! `plugin/loop: Loop (A -> B) detected for zone "Z", see https://coredns.io/plugins/loop#troubleshooting. Query: "HINFO N"`,
+//! and turns forwarding off for its server block ([`ForwardingLoop`]): from then on that block's
+//! `forward` answers SERVFAIL at once, sending nothing, for every name it would forward.
+//!
+//! **This differs from CoreDNS on purpose.** CoreDNS exits, and in a pod that is a crash loop:
+//! every restart finds the same loop, and while it lasts the cluster's own names, which never
+//! needed an upstream, fail too. Turning `forward` off stops the amplification just as surely,
+//! while `kubernetes` (earlier in the chain) keeps answering the cluster zone. The loop is
+//! reported instead: the error line above again at most once a minute while forwarded queries are
+//! refused, and the gauge `rollcall_forward_loop_detected{server,zone}` = 1. `/health` and
+//! `/ready` stay OK, also on purpose: a failing liveness probe restarts the pod (the crash loop
+//! again), a failing readiness probe takes a server that still answers the cluster zone out of
+//! the Service. Forwarding stays off until the next configuration (a reload builds new plugins,
+//! and the new `loop` probes again) or a restart.
 //!
 //! The probe is retried every second for up to 30 s while it gets no reply (or SERVFAIL); after a
 //! reply, or after 30 s, the plugin disables itself. While disabled it costs one relaxed atomic
@@ -18,7 +31,8 @@
 //! ```
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -29,8 +43,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::order::SetupResult;
 use super::{Next, Plugin, PluginFuture};
+use crate::metrics::{Exposition, MetricsSource, server_label};
 use crate::server::query::{Query, fqdn_lower};
-use crate::setup::{Fatal, SetupContext, args};
+use crate::setup::{SetupContext, args};
 
 const NAME: &str = "loop";
 /// How long the probe keeps trying to get an answer.
@@ -41,6 +56,119 @@ const RETRY_PAUSE: Duration = Duration::from_secs(1);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// After an answer, stay armed this long so late copies of a looping query are still counted.
 const LINGER: Duration = Duration::from_secs(2);
+/// While forwarding is off, the loop's error line is repeated at most this often.
+pub const REPORT_EVERY: Duration = Duration::from_secs(60);
+
+/// Whether `loop` found a forwarding loop in one server block. Setup creates one per block
+/// ([`SetupContext::forwarding_loop`]); the block's `loop` sets it, the block's `forward` reads it
+/// (one load per forwarded query) and, once set, answers SERVFAIL without sending anything. It
+/// lives as long as the configuration: a reload starts with a fresh one.
+#[derive(Debug)]
+pub struct ForwardingLoop {
+    detected: AtomicBool,
+    /// CoreDNS's message, for the repeated reports.
+    message: OnceLock<String>,
+    /// Milliseconds after `epoch` before which no report is due.
+    quiet_until: AtomicU64,
+    /// Queries refused since the last report.
+    refused: AtomicU64,
+    epoch: Instant,
+}
+
+impl Default for ForwardingLoop {
+    fn default() -> Self {
+        ForwardingLoop::new()
+    }
+}
+
+impl ForwardingLoop {
+    pub fn new() -> Self {
+        ForwardingLoop {
+            detected: AtomicBool::new(false),
+            message: OnceLock::new(),
+            quiet_until: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+            epoch: Instant::now(),
+        }
+    }
+
+    /// True once a loop was found: forwarding is off for the block.
+    pub fn is_detected(&self) -> bool {
+        // Acquire pairs with `detect`'s release, so the message is there when the flag is.
+        self.detected.load(Ordering::Acquire)
+    }
+
+    /// The loop's error line (`plugin/loop: Loop (…) detected …`), once detected.
+    pub fn message(&self) -> Option<&str> {
+        self.message.get().map(String::as_str)
+    }
+
+    /// Record the loop with its error line (already logged by the caller, which counts as the
+    /// first report). True the first time.
+    pub fn detect(&self, message: String, now: Instant) -> bool {
+        let _ = self.message.set(message);
+        self.quiet_until
+            .store(self.millis(now).saturating_add(report_every_ms()), Relaxed);
+        !self.detected.swap(true, Ordering::Release)
+    }
+
+    /// `forward` refused a query because of the loop: the line to log now, if a report is due
+    /// (at most one per [`REPORT_EVERY`]), naming how many queries were refused since the last.
+    pub fn refused(&self, now: Instant) -> Option<String> {
+        self.refused.fetch_add(1, Relaxed);
+        let now_ms = self.millis(now);
+        let until = self.quiet_until.load(Relaxed);
+        if now_ms < until {
+            return None;
+        }
+        // Of the queries racing past the deadline, one reports.
+        self.quiet_until
+            .compare_exchange(
+                until,
+                now_ms.saturating_add(report_every_ms()),
+                Relaxed,
+                Relaxed,
+            )
+            .ok()?;
+        let refused = self.refused.swap(0, Relaxed);
+        let message = self
+            .message()
+            .unwrap_or("plugin/loop: a forwarding loop was detected");
+        Some(format!(
+            "{message}; forwarding is off for this server block: {refused} queries answered SERVFAIL without forwarding since the last report"
+        ))
+    }
+
+    fn millis(&self, now: Instant) -> u64 {
+        u64::try_from(now.saturating_duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
+fn report_every_ms() -> u64 {
+    u64::try_from(REPORT_EVERY.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// `rollcall_forward_loop_detected{server,zone}` for one block with `loop`.
+struct LoopMetrics {
+    flag: Arc<ForwardingLoop>,
+    /// The block's `server` labels (one per listen address).
+    servers: Vec<String>,
+    zone: String,
+}
+
+impl MetricsSource for LoopMetrics {
+    fn render(&self, out: &mut Exposition) {
+        let detected = self.flag.is_detected();
+        for server in &self.servers {
+            out.gauge(
+                "rollcall_forward_loop_detected",
+                "1 once the loop plugin found a forwarding loop: the server block's forward answers SERVFAIL without forwarding until the next configuration.",
+                &[("server", server.as_str()), ("zone", self.zone.as_str())],
+                detected,
+            );
+        }
+    }
+}
 
 pub struct Loop {
     zone: String,
@@ -51,11 +179,12 @@ pub struct Loop {
     seen: AtomicU32,
     /// The server's own address, once it listens (for the message).
     own_addr: OnceLock<SocketAddr>,
-    fatal: OnceLock<Fatal>,
+    /// The block's switch `forward` obeys.
+    forwarding_loop: Arc<ForwardingLoop>,
 }
 
 impl Loop {
-    pub fn new(zone: &str) -> Self {
+    pub fn new(zone: &str, forwarding_loop: Arc<ForwardingLoop>) -> Self {
         let a: u64 = rand::random();
         let b: u64 = rand::random();
         let text = if zone == "." {
@@ -71,7 +200,7 @@ impl Loop {
             probing: AtomicBool::new(true),
             seen: AtomicU32::new(0),
             own_addr: OnceLock::new(),
-            fatal: OnceLock::new(),
+            forwarding_loop,
         }
     }
 
@@ -95,17 +224,31 @@ impl Loop {
             .get()
             .map_or_else(|| "this server".to_string(), ToString::to_string);
         let message = format!(
-            "Loop ({} -> {to}) detected for zone {:?}, see https://coredns.io/plugins/loop#troubleshooting. Query: \"HINFO {}\"",
+            "plugin/loop: Loop ({} -> {to}) detected for zone {:?}, see https://coredns.io/plugins/loop#troubleshooting. Query: \"HINFO {}\"",
             query.src, self.zone, self.qname
         );
         tracing::error!("{message}");
-        if let Some(fatal) = self.fatal.get() {
-            fatal.report(format!("plugin/loop: {message}"));
+        if self.forwarding_loop.detect(message, Instant::now()) {
+            tracing::warn!(
+                zone = %self.zone,
+                "loop: forward is off for this server block (SERVFAIL, nothing sent); the other plugins keep answering and rollcall keeps running. Fix the upstream (e.g. a resolv.conf naming this server), then reload or restart"
+            );
         }
     }
 
     /// Send the probe until it is answered or the window closes, then disarm.
-    async fn probe(self: Arc<Self>, target: SocketAddr, shutdown: CancellationToken) {
+    async fn probe(
+        self: Arc<Self>,
+        target: SocketAddr,
+        answering: CancellationToken,
+        shutdown: CancellationToken,
+    ) {
+        // On a reload, until the swap the probe would run through the previous configuration's
+        // chain and test its forward, not this one's.
+        tokio::select! {
+            () = answering.cancelled() => {}
+            () = shutdown.cancelled() => return,
+        }
         let started = Instant::now();
         while started.elapsed() < PROBE_WINDOW && self.is_probing() {
             let answered = tokio::select! {
@@ -197,7 +340,8 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
         .first()
         .cloned()
         .unwrap_or_else(|| ".".into());
-    let plugin = Arc::new(Loop::new(&zone));
+    let flag = Arc::clone(ctx.forwarding_loop);
+    let plugin = Arc::new(Loop::new(&zone, Arc::clone(&flag)));
     let ips: Vec<IpAddr> = if ctx.bind.is_empty() {
         vec![IpAddr::V4(Ipv4Addr::UNSPECIFIED)]
     } else {
@@ -207,6 +351,12 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
         .iter()
         .map(|ip| SocketAddr::new(*ip, ctx.port))
         .collect();
+    ctx.metrics.register(Arc::new(LoopMetrics {
+        flag,
+        // The labels the block's `coredns_dns_*` counters carry.
+        servers: configured.iter().map(|a| server_label(*a)).collect(),
+        zone: zone.clone(),
+    }));
     let hook_plugin = Arc::clone(&plugin);
     ctx.hooks.push(Box::new(move |start| {
         let Some(bound) = start
@@ -227,8 +377,11 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
             _ => bound,
         };
         let _ = hook_plugin.own_addr.set(target);
-        let _ = hook_plugin.fatal.set(start.fatal.clone());
-        tokio::spawn(Arc::clone(&hook_plugin).probe(target, start.shutdown.clone()));
+        tokio::spawn(Arc::clone(&hook_plugin).probe(
+            target,
+            start.answering.clone(),
+            start.shutdown.clone(),
+        ));
         Ok(())
     }));
     let detail = if zone == "." {
@@ -247,40 +400,106 @@ mod tests {
         Query::new(l.qname.clone(), RecordType::HINFO)
     }
 
+    fn new_loop(zone: &str) -> Loop {
+        Loop::new(zone, Arc::new(ForwardingLoop::new()))
+    }
+
     #[test]
     fn probe_name_is_below_the_zone() {
-        let l = Loop::new("cluster.local.");
+        let l = new_loop("cluster.local.");
         assert!(l.lower.ends_with(".cluster.local."), "{}", l.lower);
         assert_eq!(l.lower.split('.').count(), 5);
-        let root = Loop::new(".");
+        let root = new_loop(".");
         assert_eq!(root.lower.split('.').count(), 3, "{}", root.lower);
     }
 
     #[test]
-    fn third_sighting_is_fatal() {
-        let l = Loop::new(".");
-        let shutdown = CancellationToken::new();
-        let fatal = Fatal::new(shutdown.clone());
-        let _ = l.fatal.set(fatal.clone());
+    fn third_sighting_turns_forwarding_off_with_corednss_message() {
+        let l = new_loop(".");
+        let _ = l.own_addr.set(SocketAddr::from(([127, 0, 0, 1], 1053)));
         let q = probe_query(&l);
         l.saw_probe(&q);
         l.saw_probe(&q);
-        assert!(fatal.message().is_none());
-        assert!(!shutdown.is_cancelled());
+        assert!(!l.forwarding_loop.is_detected());
+        assert!(l.forwarding_loop.message().is_none());
         l.saw_probe(&q);
-        let message = fatal.message().unwrap_or_default();
-        assert!(
-            message.contains("Loop (127.0.0.1:0 -> this server) detected for zone \".\""),
-            "{message}"
-        );
-        assert!(message.contains("https://coredns.io/plugins/loop#troubleshooting"));
-        assert!(shutdown.is_cancelled());
+        assert!(l.forwarding_loop.is_detected());
         assert!(!l.is_probing());
+        let message = l.forwarding_loop.message().unwrap_or_default();
+        assert_eq!(
+            message,
+            format!(
+                "plugin/loop: Loop (127.0.0.1:0 -> 127.0.0.1:1053) detected for zone \".\", see https://coredns.io/plugins/loop#troubleshooting. Query: \"HINFO {}\"",
+                l.qname
+            )
+        );
+    }
+
+    #[test]
+    fn refusals_are_reported_at_most_once_a_minute() {
+        let flag = ForwardingLoop::new();
+        // Before any detection the first refusal reports (with a stand-in message).
+        assert!(flag.refused(Instant::now()).is_some());
+        let flag = ForwardingLoop::new();
+        let t0 = flag.epoch;
+        assert!(flag.detect("plugin/loop: Loop (a -> b)".into(), t0));
+        assert!(
+            !flag.detect("a second message".into(), t0),
+            "only the first counts"
+        );
+        // Detection was the first report: quiet for a minute.
+        assert_eq!(flag.refused(t0), None);
+        assert_eq!(flag.refused(t0 + Duration::from_secs(59)), None);
+        let line = flag.refused(t0 + REPORT_EVERY).unwrap_or_default();
+        assert_eq!(
+            line,
+            "plugin/loop: Loop (a -> b); forwarding is off for this server block: 3 queries answered SERVFAIL without forwarding since the last report"
+        );
+        assert_eq!(
+            flag.refused(t0 + REPORT_EVERY + Duration::from_secs(1)),
+            None
+        );
+        let line = flag
+            .refused(t0 + REPORT_EVERY * 2 + Duration::from_millis(1))
+            .unwrap_or_default();
+        assert!(line.contains(": 2 queries answered SERVFAIL"), "{line}");
+    }
+
+    #[test]
+    fn the_gauge_follows_the_flag() {
+        let flag = Arc::new(ForwardingLoop::new());
+        let source = LoopMetrics {
+            flag: Arc::clone(&flag),
+            servers: vec!["dns://:53".into(), "dns://10.0.0.10:53".into()],
+            zone: ".".into(),
+        };
+        let render = || {
+            let mut out = Exposition::new();
+            source.render(&mut out);
+            out.finish()
+        };
+        let before = render();
+        assert!(
+            before.contains("rollcall_forward_loop_detected{server=\"dns://:53\",zone=\".\"} 0\n"),
+            "{before}"
+        );
+        flag.detect("loop".into(), Instant::now());
+        let after = render();
+        assert!(
+            after.contains("rollcall_forward_loop_detected{server=\"dns://:53\",zone=\".\"} 1\n"),
+            "{after}"
+        );
+        assert!(
+            after.contains(
+                "rollcall_forward_loop_detected{server=\"dns://10.0.0.10:53\",zone=\".\"} 1\n"
+            ),
+            "{after}"
+        );
     }
 
     #[tokio::test]
     async fn only_the_probe_counts_and_only_while_probing() {
-        let l = Loop::new(".");
+        let l = new_loop(".");
         let chain: Vec<Arc<dyn Plugin>> = vec![];
         let other = Query::new(
             Name::from_ascii("example.org.").unwrap_or_default(),

@@ -47,8 +47,6 @@ pub struct Running {
     pub draining: Arc<std::sync::atomic::AtomicBool>,
     /// Other listeners the plugins bound (directive, address), e.g. the Eureka HTTP API.
     pub other_listeners: Vec<(&'static str, SocketAddr)>,
-    /// Set when a plugin found a fatal condition (e.g. `loop`); shutdown has begun.
-    pub fatal: crate::setup::Fatal,
     /// `reload`: how often to check the Corefile, if the serving one says so.
     pub reload: Option<ReloadConfig>,
     tasks: JoinSet<()>,
@@ -114,8 +112,6 @@ impl Running {
             Arc::clone(&self.draining),
             self.hand_over.clone(),
         );
-        // A fatal report (a forwarding loop) ends the process, not just this configuration.
-        ctx.fatal = self.fatal.clone();
         ctx.dns_addrs = dispatchers
             .iter()
             .filter_map(|(addr, _)| {
@@ -132,6 +128,7 @@ impl Running {
                 return Err(ServerError::Start(message));
             }
         }
+        let answering = ctx.answering.clone();
         let (other_listeners, hand_over) = ctx.finish();
         if reloading {
             reload::wait_until_ready(&setup.readiness, setup.startup_wait, &self.shutdown).await;
@@ -168,6 +165,7 @@ impl Running {
         self.other_listeners = other_listeners;
         self.reload = setup.reload;
         self.hand_over = hand_over;
+        answering.cancel();
         Ok(())
     }
 
@@ -213,7 +211,6 @@ pub async fn start(
         draining: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         other_listeners: Vec::new(),
         reload: None,
-        fatal: crate::setup::Fatal::new(shutdown.clone()),
         tasks: JoinSet::new(),
         generation: shutdown.child_token(),
         shutdown,

@@ -18,6 +18,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::plugin::Plugin;
+use crate::plugin::loop_detect::ForwardingLoop;
 use crate::plugin::order::{self, DirectiveSetup};
 
 /// A setup failure with the position of the offending token.
@@ -58,35 +59,11 @@ pub struct StartContext {
     /// DNS listen addresses as configured → as bound (port 0 resolved), for plugins that query
     /// their own server (`loop`).
     pub dns_addrs: Vec<(SocketAddr, SocketAddr)>,
-    /// A fatal condition found while serving (e.g. a forwarding loop): the binary exits non-zero.
-    pub fatal: Fatal,
+    /// Cancelled once this configuration answers DNS: at once on a first start, after the swap
+    /// on a reload (the hooks run while the previous configuration still answers). A plugin
+    /// that queries its own server (`loop`) waits for it, or it would test the old chain.
+    pub answering: CancellationToken,
     sockets: std::sync::Mutex<SocketPool>,
-}
-
-/// A fatal error raised while serving: the first report wins, and shutdown begins.
-#[derive(Clone, Default)]
-pub struct Fatal {
-    message: Arc<std::sync::OnceLock<String>>,
-    shutdown: CancellationToken,
-}
-
-impl Fatal {
-    pub fn new(shutdown: CancellationToken) -> Self {
-        Fatal {
-            message: Arc::default(),
-            shutdown,
-        }
-    }
-
-    /// Record `message` (if nothing was reported before) and cancel the shutdown token.
-    pub fn report(&self, message: String) {
-        let _ = self.message.set(message);
-        self.shutdown.cancel();
-    }
-
-    pub fn message(&self) -> Option<&str> {
-        self.message.get().map(String::as_str)
-    }
 }
 
 /// TCP listeners of plugins (probes, Eureka, metrics) by configured address. A reload hands the
@@ -117,15 +94,19 @@ pub type SharedListener = Arc<TcpListener>;
 pub type PoolEntry = (&'static str, SocketAddr, SharedListener);
 
 impl StartContext {
+    /// The context of a configuration with no predecessor, answering from the start (so
+    /// [`Self::answering`] is already cancelled).
     pub fn new(shutdown: CancellationToken, readiness: Vec<(String, ReadinessCheck)>) -> Self {
         let live = Arc::new(ArcSwap::from_pointee(readiness.clone()));
-        StartContext::next(
+        let ctx = StartContext::next(
             shutdown,
             readiness,
             live,
             Arc::new(std::sync::atomic::AtomicBool::new(false)),
             HandOver::default(),
-        )
+        );
+        ctx.answering.cancel();
+        ctx
     }
 
     /// The context of a configuration that follows another: the process-wide probe state, and
@@ -139,8 +120,8 @@ impl StartContext {
         inherited: HandOver,
     ) -> Self {
         StartContext {
-            fatal: Fatal::new(shutdown.clone()),
             dns_addrs: Vec::new(),
+            answering: CancellationToken::new(),
             shutdown,
             readiness,
             live_readiness,
@@ -282,6 +263,10 @@ pub struct SetupContext<'a> {
     pub block_plugins: &'a mut BlockPlugins,
     /// Wiring run once every directive of the block is set up (see [`BlockLink`]).
     pub block_links: &'a mut Vec<BlockLink>,
+    /// This block's forwarding-loop switch: `loop` sets it when its probe comes back, `forward`
+    /// then answers SERVFAIL without forwarding. One per block, so a loop found in one block
+    /// leaves the others forwarding.
+    pub forwarding_loop: &'a Arc<ForwardingLoop>,
 }
 
 /// Plugins a server block's other plugins may refer to. A directive early in the chain can
@@ -453,6 +438,7 @@ pub fn build(
         let mut block_metrics = false;
         let mut block_plugins = BlockPlugins::default();
         let mut block_links = Vec::new();
+        let forwarding_loop = Arc::new(ForwardingLoop::new());
         let mut chain = Vec::new();
         let mut described = Vec::new();
         let mut directives: Vec<&Directive> = block.directives.iter().collect();
@@ -500,6 +486,7 @@ pub fn build(
                 block_metrics: &mut block_metrics,
                 block_plugins: &mut block_plugins,
                 block_links: &mut block_links,
+                forwarding_loop: &forwarding_loop,
             };
             let result = match spec.setup {
                 DirectiveSetup::Implemented(setup_fn) => setup_fn(&mut ctx, directive),

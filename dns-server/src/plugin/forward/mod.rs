@@ -36,6 +36,17 @@
 //! are all tried in random order anyway (as CoreDNS does), unless
 //! `failfast_all_unhealthy_upstreams`. No reply from any → SERVFAIL.
 //!
+//! A resolv.conf naming systemd-resolved's stub (127.0.0.53, 127.0.0.54) would send every query
+//! back to this host, where in a pod or with `hostNetwork` the stub address may reach rollcall
+//! itself (coredns/coredns#2087). So when `/run/systemd/resolve/resolv.conf` (resolved's list of
+//! the real upstreams) exists and names non-loopback nameservers, those replace the stub entries,
+//! and a warning says so; otherwise the stub is kept, with a warning (see [`setup`]).
+//!
+//! When the block's `loop` plugin has found a forwarding loop ([`ForwardingLoop`]), this plugin
+//! stops forwarding: every name it would forward gets SERVFAIL at once and nothing is sent, so
+//! the loop cannot amplify, while the plugins before it keep answering. It logs the loop's error
+//! line again at most once a minute while it refuses queries, and stops its health probes.
+//!
 //! Counters are kept in [`ForwardStats`] (plain atomics) for metrics.
 
 mod metrics;
@@ -55,6 +66,7 @@ use tokio_util::sync::CancellationToken;
 pub use upstream::UpstreamStats;
 use upstream::{Expect, Upstream};
 
+use super::loop_detect::ForwardingLoop;
 use super::{Next, Plugin, PluginError, PluginFuture, PluginResult, RelayedFlags, Reply};
 use crate::server::dispatch::EDNS_PAYLOAD;
 use crate::server::query::{Query, Transport, in_zone};
@@ -193,6 +205,8 @@ pub struct Forward {
     upstreams: Vec<Upstream>,
     round_robin: AtomicUsize,
     stats: Arc<ForwardStats>,
+    /// The server block's switch: set by `loop` when forwarding comes back to this server.
+    forwarding_loop: Arc<ForwardingLoop>,
 }
 
 /// Releases a `max_concurrent` slot when the query ends (or is cancelled).
@@ -223,7 +237,26 @@ impl Forward {
             upstreams,
             round_robin: AtomicUsize::new(0),
             stats,
+            forwarding_loop: Arc::new(ForwardingLoop::new()),
         }
+    }
+
+    /// Obey the server block's forwarding-loop switch (the one its `loop` sets).
+    #[must_use]
+    pub fn with_forwarding_loop(mut self, forwarding_loop: Arc<ForwardingLoop>) -> Self {
+        self.forwarding_loop = forwarding_loop;
+        self
+    }
+
+    /// A query this plugin would forward, while the block has a forwarding loop: SERVFAIL, and
+    /// the loop's error line when a report is due (see [`ForwardingLoop::refused`]).
+    fn refuse_looping(&self) -> PluginError {
+        if let Some(line) = self.forwarding_loop.refused(Instant::now()) {
+            tracing::error!(from = %self.config.from, "{line}");
+        }
+        PluginError::Upstream(
+            "forward: off, the loop plugin found a forwarding loop (nothing sent)".into(),
+        )
     }
 
     pub fn config(&self) -> &Config {
@@ -383,7 +416,8 @@ impl Forward {
                 () = tokio::time::sleep(interval) => {}
                 () = shutdown.cancelled() => return,
             }
-            if upstream.fails() == 0 {
+            // With a forwarding loop the "upstream" is this server: probing it is pointless.
+            if upstream.fails() == 0 || self.forwarding_loop.is_detected() {
                 continue;
             }
             let ok = tokio::select! {
@@ -442,6 +476,9 @@ impl Plugin for Forward {
     fn serve<'a>(&'a self, query: &'a Query, next: Next<'a>) -> PluginFuture<'a> {
         if !self.handles(&query.lower) {
             return next.serve(query);
+        }
+        if self.forwarding_loop.is_detected() {
+            return PluginFuture::ready(Err(self.refuse_looping()));
         }
         PluginFuture::boxed(self.forward(query, next))
     }

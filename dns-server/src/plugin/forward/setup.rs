@@ -1,6 +1,6 @@
 //! `forward` stanza → [`Config`], the plugin, and the start hook for its health checks.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use corefile::{Directive, Token};
@@ -16,7 +16,9 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
     let config = parse(ctx, d)?;
     let detail = config.describe();
     let max_fails = config.max_fails;
-    let forward = Arc::new(Forward::new(config));
+    // The block's `loop` (if any) turns this forward off when its probe comes back.
+    let forward =
+        Arc::new(Forward::new(config).with_forwarding_loop(Arc::clone(ctx.forwarding_loop)));
     ctx.metrics
         .register(Arc::new(super::metrics::ForwardMetrics {
             stats: forward.stats(),
@@ -247,12 +249,118 @@ fn parse_to(ctx: &SetupContext<'_>, t: &Token) -> Result<Vec<SocketAddr>, SetupE
             format!("no nameserver lines in {}", path.display()),
         ));
     }
+    // Read only when needed: most resolv.confs name no stub, and `check` should touch no more
+    // files than it must.
+    let real = if servers.iter().any(|a| is_resolved_stub(a.ip())) {
+        std::fs::read_to_string(RESOLVED_UPSTREAMS_FILE).ok()
+    } else {
+        None
+    };
+    let (servers, stub_kept) = match replace_resolved_stub(&servers, real.as_deref()) {
+        StubResolver::NotListed => (servers, None),
+        StubResolver::Replaced {
+            servers: replaced,
+            upstreams,
+        } => {
+            let stubs: Vec<String> = servers
+                .iter()
+                .filter(|a| is_resolved_stub(a.ip()))
+                .map(|a| a.ip().to_string())
+                .collect();
+            let upstreams: Vec<String> = upstreams.iter().map(ToString::to_string).collect();
+            tracing::warn!(
+                "forward: {} names systemd-resolved's stub resolver ({}), which can send queries back to this server (coredns/coredns#2087); forwarding to the upstreams systemd-resolved uses instead, from {RESOLVED_UPSTREAMS_FILE}: {}",
+                path.display(),
+                stubs.join(" "),
+                upstreams.join(" "),
+            );
+            (replaced, None)
+        }
+        StubResolver::Kept(why) => (servers, Some(why)),
+    };
     if servers.iter().any(|a| a.ip().is_loopback()) {
         // coredns/coredns#2087: a loopback stub (systemd-resolved's 127.0.0.53) in the node's
         // resolv.conf makes a forwarding loop once it points back at us.
-        tracing::warn!(file = %path.display(), "forward: resolv.conf lists a loopback nameserver; the `loop` plugin will stop the server if it forwards back to itself");
+        match stub_kept {
+            Some(why) => tracing::warn!(
+                file = %path.display(),
+                "forward: resolv.conf names systemd-resolved's stub resolver and {RESOLVED_UPSTREAMS_FILE} {why}, so the stub stays; the `loop` plugin turns forwarding off if it forwards back to itself"
+            ),
+            None => tracing::warn!(
+                file = %path.display(),
+                "forward: resolv.conf lists a loopback nameserver; the `loop` plugin turns forwarding off if it forwards back to itself"
+            ),
+        }
     }
     Ok(servers)
+}
+
+/// systemd-resolved's own list of the upstreams it uses (the servers behind its stub).
+pub const RESOLVED_UPSTREAMS_FILE: &str = "/run/systemd/resolve/resolv.conf";
+
+/// systemd-resolved's stub listeners: 127.0.0.53 (the stub resolv.conf names it) and
+/// 127.0.0.54 (its proxy-only listener).
+const RESOLVED_STUBS: [IpAddr; 2] = [
+    IpAddr::V4(Ipv4Addr::new(127, 0, 0, 53)),
+    IpAddr::V4(Ipv4Addr::new(127, 0, 0, 54)),
+];
+
+fn is_resolved_stub(ip: IpAddr) -> bool {
+    RESOLVED_STUBS.contains(&ip)
+}
+
+/// What [`replace_resolved_stub`] decided for one resolv.conf.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StubResolver {
+    /// No systemd-resolved stub address: the list stays as it is.
+    NotListed,
+    /// The stub entries replaced by systemd-resolved's real upstreams.
+    Replaced {
+        /// The new list: the real upstreams where the first stub entry was, every other entry
+        /// kept in place, no address twice.
+        servers: Vec<SocketAddr>,
+        /// The upstreams taken from the real list.
+        upstreams: Vec<SocketAddr>,
+    },
+    /// A stub is listed but the real list cannot stand in for it: why (it ends a sentence that
+    /// starts with the real list's path).
+    Kept(&'static str),
+}
+
+/// The nameservers of a resolv.conf (`servers`) with systemd-resolved's stub addresses replaced by
+/// the non-loopback nameservers of its real list, `real` (the contents of
+/// [`RESOLVED_UPSTREAMS_FILE`], `None` when it could not be read). A real list with only loopback
+/// servers cannot help (they may loop as well), so the stub is then kept.
+pub fn replace_resolved_stub(servers: &[SocketAddr], real: Option<&str>) -> StubResolver {
+    let Some(first_stub) = servers.iter().position(|a| is_resolved_stub(a.ip())) else {
+        return StubResolver::NotListed;
+    };
+    let Some(real) = real else {
+        return StubResolver::Kept("does not exist or cannot be read");
+    };
+    let upstreams: Vec<SocketAddr> = resolv_conf_nameservers(real)
+        .into_iter()
+        .filter(|a| !a.ip().is_loopback())
+        .collect();
+    if upstreams.is_empty() {
+        return StubResolver::Kept("lists no nameserver that is not a loopback address");
+    }
+    let mut out: Vec<SocketAddr> = Vec::with_capacity(servers.len() + upstreams.len());
+    for (i, addr) in servers.iter().enumerate() {
+        if i == first_stub {
+            for up in &upstreams {
+                if !out.contains(up) && !servers.contains(up) {
+                    out.push(*up);
+                }
+            }
+        } else if !is_resolved_stub(addr.ip()) && !out.contains(addr) {
+            out.push(*addr);
+        }
+    }
+    StubResolver::Replaced {
+        servers: out,
+        upstreams,
+    }
 }
 
 /// `1.2.3.4`, `1.2.3.4:53`, `::1`, `[::1]`, `[::1]:53`.

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::{Name, RData, Record, RecordType, rdata};
 
-use super::setup::resolv_conf_nameservers;
+use super::setup::{StubResolver, replace_resolved_stub, resolv_conf_nameservers};
 use super::*;
 use crate::plugin::Plugin;
 
@@ -34,6 +34,113 @@ fn resolv_conf_lines() {
         ]
     );
     assert!(resolv_conf_nameservers("search x\n").is_empty());
+}
+
+fn addrs(list: &[&str]) -> Vec<SocketAddr> {
+    list.iter().map(|s| addr(s)).collect()
+}
+
+/// What systemd-resolved writes to /run/systemd/resolve/resolv.conf.
+const RESOLVED_REAL: &str = "# This is /run/systemd/resolve/resolv.conf managed by man:systemd-resolved(8).\n\
+    nameserver 10.0.0.2\nnameserver 2001:db8::53\nnameserver 127.0.0.1\nsearch example.internal\n";
+
+#[test]
+fn resolved_stub_is_replaced_by_the_real_upstreams_in_place() {
+    let stub = addrs(&["127.0.0.53:53"]);
+    assert_eq!(
+        replace_resolved_stub(&stub, Some(RESOLVED_REAL)),
+        StubResolver::Replaced {
+            // The real list's loopback entry is dropped: it could loop as well.
+            servers: addrs(&["10.0.0.2:53", "[2001:db8::53]:53"]),
+            upstreams: addrs(&["10.0.0.2:53", "[2001:db8::53]:53"]),
+        }
+    );
+    // Other entries stay where they were; both stub addresses go; nothing is listed twice.
+    let mixed = addrs(&[
+        "192.168.1.1:53",
+        "127.0.0.53:53",
+        "127.0.0.1:53",
+        "127.0.0.54:53",
+        "10.0.0.2:53",
+    ]);
+    assert_eq!(
+        replace_resolved_stub(&mixed, Some(RESOLVED_REAL)),
+        StubResolver::Replaced {
+            servers: addrs(&[
+                "192.168.1.1:53",
+                "[2001:db8::53]:53",
+                "127.0.0.1:53",
+                "10.0.0.2:53",
+            ]),
+            upstreams: addrs(&["10.0.0.2:53", "[2001:db8::53]:53"]),
+        }
+    );
+}
+
+#[test]
+fn resolved_stub_is_kept_without_a_usable_real_list() {
+    let stub = addrs(&["127.0.0.53:53", "10.9.9.9:53"]);
+    assert!(matches!(
+        replace_resolved_stub(&stub, None),
+        StubResolver::Kept(why) if why.contains("does not exist")
+    ));
+    for real in ["nameserver 127.0.0.1\nnameserver ::1\n", "search x\n", ""] {
+        assert!(
+            matches!(
+                replace_resolved_stub(&stub, Some(real)),
+                StubResolver::Kept(why) if why.contains("loopback")
+            ),
+            "{real:?}"
+        );
+    }
+    // No stub: the real list is not even looked at.
+    for servers in [addrs(&["10.0.0.10:53"]), addrs(&["127.0.0.1:53"])] {
+        assert_eq!(
+            replace_resolved_stub(&servers, Some(RESOLVED_REAL)),
+            StubResolver::NotListed
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_detected_loop_is_servfail_at_once_without_sending() {
+    let flag = Arc::new(crate::plugin::loop_detect::ForwardingLoop::new());
+    // An upstream that never answers: a query that went out would take READ_TIMEOUT.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let f = Forward::new(Config::new(".".into(), vec![silent.local_addr().unwrap()]))
+        .with_forwarding_loop(Arc::clone(&flag));
+    flag.detect("plugin/loop: Loop (a -> b)".into(), Instant::now());
+    let chain: Vec<Arc<dyn Plugin>> = vec![];
+    let q = Query::new(Name::from_ascii("example.org.").unwrap(), RecordType::A);
+    let started = Instant::now();
+    let result = f.serve(&q, Next::new(&chain)).await;
+    assert!(
+        matches!(&result, Err(e) if e.rcode() == ResponseCode::ServFail),
+        "{result:?}"
+    );
+    assert!(started.elapsed() < Duration::from_millis(100));
+    assert_eq!(
+        f.stats.upstreams[0].requests.load(Relaxed),
+        0,
+        "nothing sent"
+    );
+    silent.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 512];
+    assert!(
+        silent.recv(&mut buf).is_err(),
+        "a packet reached the upstream"
+    );
+    // Names outside FROM still go down the chain.
+    let f = Forward::new(Config::new(
+        "example.org.".into(),
+        vec![addr("127.0.0.1:9")],
+    ))
+    .with_forwarding_loop(flag);
+    let other = Query::new(Name::from_ascii("example.net.").unwrap(), RecordType::A);
+    assert_eq!(
+        f.serve(&other, Next::new(&chain)).await,
+        Err(PluginError::NoNextPlugin)
+    );
 }
 
 #[test]
