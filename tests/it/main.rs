@@ -28,4 +28,5 @@ mod resolver;
 mod rewrite;
 mod setup_tables;
 mod support;
+mod template;
 mod transport;

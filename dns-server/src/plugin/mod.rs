@@ -26,6 +26,7 @@ pub mod prometheus;
 pub mod ready;
 pub mod reload;
 pub mod rewrite;
+pub mod template;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -81,7 +81,7 @@ pub const CHAIN: &[DirectiveSpec] = &[
     spec("header", NotYet),
     spec("dnssec", NotYet),
     spec("minimal", NotYet),
-    spec("template", NotYet),
+    spec("template", Repeatable(super::template::setup::setup)),
     spec("transfer", NotYet),
     spec("hosts", NotYet),
     spec("route53", NotYet),

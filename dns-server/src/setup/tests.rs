@@ -36,9 +36,9 @@ fn chain_order_is_fixed_not_corefile_order() {
 
 #[test]
 fn every_unimplemented_directive_is_reported_at_once() {
-    let errs = errors(".:53 {\n pprof\n template IN A\n frobnicate\n}\n");
+    let errs = errors(".:53 {\n pprof\n transfer\n frobnicate\n}\n");
     assert_eq!(errs.len(), 3, "{errs:?}");
     assert!(errs[0].starts_with("Corefile:2:2: pprof: directive not implemented"));
-    assert!(errs[1].starts_with("Corefile:3:2: template: directive not implemented"));
+    assert!(errs[1].starts_with("Corefile:3:2: transfer: directive not implemented"));
     assert_eq!(errs[2], "Corefile:4:2: frobnicate: unknown directive");
 }
