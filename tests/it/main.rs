@@ -8,6 +8,7 @@ mod corefile_reload;
 mod dashboard;
 mod eureka_clients;
 mod eureka_dns;
+mod eureka_replication;
 mod forward;
 mod golden;
 mod http;

@@ -69,6 +69,7 @@ mod model;
 mod par;
 mod registry;
 mod render;
+pub mod replication;
 mod rules;
 mod xml;
 
@@ -80,7 +81,7 @@ use std::time::Duration;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use dns::{DnsApp, DnsInstance};
 pub use model::{ActionType, DataCenterInfo, InstanceInfo, Status};
-pub use registry::{EurekaRegistry, RegistryStats};
+pub use registry::{EurekaRegistry, Origin, RegistryStats};
 
 /// Configuration of the Eureka registry and its HTTP API.
 #[derive(Clone, Debug)]

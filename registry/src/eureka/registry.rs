@@ -509,6 +509,16 @@ pub(crate) struct Inner {
     pub(crate) started_ms: u64,
     delta_chunks: [DeltaChunks; 2],
     delta_bodies: [DeltaBody; 4],
+    /// Changes waiting to be sent to the peers (set when replication starts).
+    pub(crate) outbox: std::sync::OnceLock<Arc<super::replication::Outbox>>,
+}
+
+/// Who asked for a change: a client (the change is then replicated to the peers) or a peer
+/// (applied as sent and never replicated again; Netflix's `isReplication`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    Client,
+    Peer,
 }
 
 /// The Eureka registry. Cheap to clone (an `Arc` inside).
@@ -612,6 +622,7 @@ impl EurekaRegistry {
                 started_ms: now,
                 delta_chunks: [Mutex::new(HashMap::new()), Mutex::new(HashMap::new())],
                 delta_bodies: std::array::from_fn(|_| Mutex::new(None)),
+                outbox: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -654,7 +665,17 @@ impl EurekaRegistry {
     /// Registers (or re-registers) an instance, as `POST /apps/{APP}` does. The application
     /// name is upper-cased; an empty instance id becomes the host name; a zero lease duration
     /// becomes the configured default.
-    pub fn register(&self, mut info: InstanceInfo) -> Result<(), RegistryError> {
+    pub fn register(&self, info: InstanceInfo) -> Result<(), RegistryError> {
+        self.register_from(info, Origin::Client)
+    }
+
+    /// [`Self::register`] for a client or a peer: a peer's registration skips the rule that
+    /// keeps an existing lease's UP or OUT_OF_SERVICE status (Netflix's rule chain does too).
+    pub fn register_from(
+        &self,
+        mut info: InstanceInfo,
+        origin: Origin,
+    ) -> Result<(), RegistryError> {
         info.app = info.app.to_uppercase();
         if info.instance_id.trim().is_empty() {
             info.instance_id = info.host_name.clone();
@@ -666,7 +687,7 @@ impl EurekaRegistry {
         }
         let now = self.now();
         let mut w = lock(&self.inner.write);
-        self.register_locked(&mut w, info, now)
+        self.register_locked(&mut w, info, now, origin)
     }
 
     fn register_locked(
@@ -674,6 +695,7 @@ impl EurekaRegistry {
         w: &mut WriteState,
         incoming: InstanceInfo,
         now: u64,
+        origin: Origin,
     ) -> Result<(), RegistryError> {
         let cfg = &self.inner.config;
         let app_name = incoming.app.clone();
@@ -727,11 +749,11 @@ impl EurekaRegistry {
         if let Some(o) = override_status {
             info.overridden_status = o;
         }
-        info.status = effective_status(
-            info.status,
-            override_status,
-            existing_rec.as_ref().map(|r| r.info.status),
-        );
+        let existing_status = match origin {
+            Origin::Client => existing_rec.as_ref().map(|r| r.info.status),
+            Origin::Peer => None,
+        };
+        info.status = effective_status(info.status, override_status, existing_status);
         info.action_type = ActionType::Added;
         info.last_updated_timestamp = now;
         if info.duration_secs == 0 {
@@ -795,7 +817,7 @@ impl EurekaRegistry {
         for slot in slots {
             let info = slot.record.load().info.clone();
             let (app, id) = (info.app.clone(), info.instance_id.clone());
-            if let Err(error) = self.register_locked(&mut w, info, now) {
+            if let Err(error) = self.register_locked(&mut w, info, now, Origin::Client) {
                 tracing::warn!(%app, %id, %error, "eureka: an instance could not be carried over");
                 continue;
             }
@@ -1081,7 +1103,7 @@ impl EurekaRegistry {
         for (k, v) in entries {
             info.set_metadata(k, v);
         }
-        self.register_locked(&mut w, info, now)
+        self.register_locked(&mut w, info, now, Origin::Client)
     }
 
     /// One live instance with its lease (`GET /apps/{APP}/{ID}`).

@@ -28,6 +28,7 @@
 //!     max_apps N
 //!     auth basic PASSWORD_FILE | auth bearer TOKEN_FILE
 //!     auth_reads
+//!     peers URL...
 //! }
 //! ```
 //! - `ZONE` (required): the DNS zone of registered apps, e.g. `registry.cluster.local`.
@@ -43,6 +44,12 @@
 //! - `max_instances_per_app` / `max_apps`: limits, default 100000 each.
 //! - `auth basic FILE`: writes need HTTP basic credentials from FILE (`user:password` lines);
 //!   `auth bearer FILE`: a bearer token from FILE (one per line). `auth_reads`: reads too.
+//! - `peers URL...`: replicate to these Eureka servers (`http://HOST:PORT/eureka`, as clients'
+//!   `serviceUrl`), as Netflix's peers do: every client change is sent on in batches to
+//!   `/peerreplication/batch/`, changes from peers are applied and not sent again, and at start
+//!   the registry is copied from the peers. The list may name this server too (a StatefulSet's
+//!   Corefile names every replica): a URL with this server's port at its host name or one of
+//!   its addresses is skipped. Peers' credentials (`auth`) are not supported yet.
 //!
 //! ## Example
 //! ```text

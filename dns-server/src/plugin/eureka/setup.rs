@@ -4,6 +4,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use corefile::Directive;
+use registry::eureka::replication::PeerUrl;
 use registry::eureka::{EurekaAuth, EurekaConfig, EurekaRegistry};
 use tokio_util::sync::CancellationToken;
 
@@ -30,6 +31,7 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
     }
     let mut config = EurekaConfig::default();
     let mut ttl = 5;
+    let mut peers: Vec<PeerUrl> = Vec::new();
     for prop in d.block.iter().flatten() {
         let name = args::leaf_property(prop, NAME)?;
         match name {
@@ -119,6 +121,14 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
                 };
                 config.auth = Some(auth.map_err(|e| args::err(file, NAME, format!("auth: {e}")))?);
             }
+            "peers" => {
+                if prop.args.is_empty() {
+                    return Err(args::err(&prop.name, NAME, "peers needs at least one URL"));
+                }
+                for t in &prop.args {
+                    peers.push(PeerUrl::parse(&t.text).map_err(|m| args::err(t, NAME, m))?);
+                }
+            }
             "auth_reads" => {
                 args::no_args(prop)?;
                 config.auth_reads = true;
@@ -136,7 +146,7 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
         return Err(args::err(&d.name, NAME, "auth_reads needs an `auth` line"));
     }
     let listen = config.listen;
-    let detail = format!(
+    let mut detail = format!(
         "zone {zone}; http {listen}; ttl {ttl}; lease {}s; self_preservation {}",
         config.default_lease_secs,
         if config.self_preservation {
@@ -145,6 +155,10 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
             "off"
         }
     );
+    if !peers.is_empty() {
+        let list: Vec<String> = peers.iter().map(ToString::to_string).collect();
+        detail.push_str(&format!("; peers {}", list.join(" ")));
+    }
     let registry = EurekaRegistry::new(config);
     ctx.metrics.register(Arc::new(EurekaMetrics {
         zone: zone.clone(),
@@ -166,6 +180,16 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
         let bound = listener.local_addr().map_err(|e| format!("{NAME}: {e}"))?;
         let shutdown: CancellationToken = start.shutdown.clone();
         tracing::info!(listen = %bound, "serving the Eureka API and dashboard");
+        // A StatefulSet's Corefile names every replica, this one included: not a peer.
+        let others: Vec<PeerUrl> = peers
+            .iter()
+            .filter(|p| !is_self(p, bound))
+            .cloned()
+            .collect();
+        if !others.is_empty() {
+            tracing::info!(peers = ?others.iter().map(ToString::to_string).collect::<Vec<_>>(), "eureka: replicating to peers");
+        }
+        registry::eureka::replication::start(http_registry.clone(), others, shutdown.clone());
         tokio::spawn(async move {
             if let Err(error) = registry::eureka::serve(http_registry, listener, shutdown).await {
                 tracing::error!(%error, "eureka HTTP server stopped");
@@ -182,6 +206,29 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
     let plugin = Eureka::new(&zone, ttl, registry, nameserver_ips)
         .map_err(|m| args::err(zone_token, NAME, m))?;
     Ok(Some((Arc::new(plugin), detail)))
+}
+
+/// Whether `peer` is this server: the port it listens on, at this host's name or one of its
+/// own addresses.
+fn is_self(peer: &PeerUrl, bound: SocketAddr) -> bool {
+    if peer.port != bound.port() {
+        return false;
+    }
+    if let Ok(ip) = peer.host.parse::<IpAddr>() {
+        return ip == bound.ip()
+            || (ip.is_loopback() && (bound.ip().is_loopback() || bound.ip().is_unspecified()));
+    }
+    if peer.host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let hostname = hostname.trim();
+    !hostname.is_empty()
+        && (peer.host.eq_ignore_ascii_case(hostname)
+            || peer
+                .host
+                .to_ascii_lowercase()
+                .starts_with(&format!("{}.", hostname.to_ascii_lowercase())))
 }
 
 /// The registry's sizes for `prometheus`, read at scrape time.

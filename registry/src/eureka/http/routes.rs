@@ -30,8 +30,9 @@ use super::error::ApiError;
 use super::negotiate::{self, doc_response, empty, response_format};
 use crate::eureka::decode::{BodyFormat, decode_instance};
 use crate::eureka::model::Status;
-use crate::eureka::registry::Doc;
+use crate::eureka::registry::{Doc, Origin};
 use crate::eureka::render::{self, Format};
+use crate::eureka::replication::{self, Action};
 use crate::eureka::{EurekaRegistry, dashboard};
 
 /// The path after the API prefix, or `None` for paths outside the API.
@@ -216,6 +217,9 @@ const ALLOW_APP: &str = "GET, HEAD, POST";
 const ALLOW_INSTANCE: &str = "GET, HEAD, PUT, DELETE";
 const ALLOW_STATUS: &str = "PUT, DELETE";
 const ALLOW_METADATA: &str = "PUT";
+const ALLOW_POST: &str = "POST";
+/// A replication batch holds up to 250 whole instances.
+const MAX_BATCH_BYTES: usize = 16 << 20;
 
 /// Routes one request.
 pub(crate) async fn dispatch(
@@ -261,6 +265,10 @@ pub(crate) async fn dispatch(
         .collect::<Result<_, _>>()?;
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     let query = parse_query(parts.uri.query())?;
+    // A peer's change (Netflix's `x-netflix-discovery-replication`): applied, never sent on.
+    let replication = headers
+        .get("x-netflix-discovery-replication")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
 
     match segs.as_slice() {
         ["apps"] => {
@@ -291,7 +299,13 @@ pub(crate) async fn dispatch(
                 let info =
                     decode_instance(&bytes, format, &app, registry.now(), cfg.default_lease_secs)
                         .map_err(ApiError::BadRequest)?;
-                registry.register(info)?;
+                if replication {
+                    registry.register_from(info, Origin::Peer)?;
+                } else {
+                    let id = info.instance_id.clone();
+                    registry.register(info)?;
+                    registry.replicate(Action::Register, &app, &id);
+                }
                 Ok(empty(StatusCode::NO_CONTENT))
             } else {
                 Err(ApiError::MethodNotAllowed(ALLOW_APP))
@@ -309,10 +323,17 @@ pub(crate) async fn dispatch(
                 ))
             } else if method == Method::PUT {
                 let ts = timestamp_param(&query)?;
+                if replication {
+                    return Ok(peer_heartbeat_response(registry, &app, id, ts));
+                }
                 registry.renew(&app, id, ts)?;
+                registry.replicate(Action::Heartbeat, &app, id);
                 Ok(empty(StatusCode::OK))
             } else if method == Method::DELETE {
                 registry.cancel(&app, id)?;
+                if !replication {
+                    registry.replicate(Action::Cancel, &app, id);
+                }
                 Ok(empty(StatusCode::OK))
             } else {
                 Err(ApiError::MethodNotAllowed(ALLOW_INSTANCE))
@@ -327,11 +348,17 @@ pub(crate) async fn dispatch(
                     Some(s) => registry.set_status_override(&app, id, s, ts)?,
                     None => return Err(ApiError::BadRequest("missing `value`".to_string())),
                 }
+                if !replication {
+                    registry.replicate(Action::StatusUpdate, &app, id);
+                }
                 Ok(empty(StatusCode::OK))
             } else if method == Method::DELETE {
                 let status = status_param(&query, false)?;
                 let ts = timestamp_param(&query)?;
                 registry.delete_status_override(&app, id, status, ts)?;
+                if !replication {
+                    registry.replicate(Action::DeleteStatusOverride, &app, id);
+                }
                 Ok(empty(StatusCode::OK))
             } else {
                 Err(ApiError::MethodNotAllowed(ALLOW_STATUS))
@@ -345,6 +372,9 @@ pub(crate) async fn dispatch(
             let entries: Vec<(String, String)> =
                 query.into_iter().filter(|(k, _)| !k.is_empty()).collect();
             registry.update_metadata(&app, id, &entries)?;
+            if !replication {
+                registry.replicate(Action::Register, &app, id);
+            }
             Ok(empty(StatusCode::OK))
         }
         ["instances", id] => {
@@ -372,6 +402,21 @@ pub(crate) async fn dispatch(
             })
             .await
         }
+        ["peerreplication", "batch"] => {
+            if method != Method::POST {
+                return Err(ApiError::MethodNotAllowed(ALLOW_POST));
+            }
+            let bytes = read_body(&headers, body, MAX_BATCH_BYTES.max(cfg.max_body_bytes)).await?;
+            let reg = registry.clone();
+            let out = blocking(move || replication::apply_batch(&reg, &bytes))
+                .await?
+                .map_err(ApiError::BadRequest)?;
+            Ok(negotiate::text_response(
+                &headers,
+                Format::Json.content_type(),
+                out,
+            ))
+        }
         ["status"] => {
             if !is_read {
                 return Err(ApiError::MethodNotAllowed(ALLOW_GET));
@@ -384,6 +429,26 @@ pub(crate) async fn dispatch(
             ))
         }
         _ => Err(ApiError::NotFound(format!("no such path: {path}"))),
+    }
+}
+
+/// A peer's heartbeat: 404 (register it here), 409 with this node's newer copy, or 200.
+fn peer_heartbeat_response(
+    registry: &EurekaRegistry,
+    app: &str,
+    id: &str,
+    ts: Option<u64>,
+) -> Response {
+    let (code, entity) = replication::peer_heartbeat(registry, app, id, ts);
+    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    match entity {
+        Some(body) => {
+            let mut resp =
+                negotiate::text_response(&HeaderMap::new(), Format::Json.content_type(), body);
+            *resp.status_mut() = status;
+            resp
+        }
+        None => empty(status),
     }
 }
 
