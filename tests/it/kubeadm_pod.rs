@@ -207,15 +207,7 @@ async fn kubeadm_corefile_runs_unchanged_in_a_pod_like_namespace() {
         && cp \"$SA_SRC\"/token \"$SA_SRC\"/ca.crt \"$SA_SRC\"/namespace /var/run/secrets/kubernetes.io/serviceaccount/ \
         && exec \"$ROLLCALL\" serve --corefile \"$COREFILE\"";
     let child = ns
-        .command(&[
-            "unshare",
-            "--mount",
-            "--propagation",
-            "private",
-            "sh",
-            "-c",
-            script,
-        ])
+        .mount_ns_command(script)
         .env("KUBERNETES_SERVICE_HOST", api.addr().ip().to_string())
         .env("KUBERNETES_SERVICE_PORT", api.addr().port().to_string())
         .env("SA_SRC", &secrets)

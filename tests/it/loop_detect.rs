@@ -346,15 +346,7 @@ fn serve_in_namespace(ns: &mut Netns, dir: &Path, resolved: Option<&str>) -> Pat
             && printf '%s' \"$RESOLVED\" > /run/systemd/resolve/resolv.conf; fi \
         && exec \"$ROLLCALL\" serve --threads 2 --corefile \"$COREFILE\"";
     let child = ns
-        .command(&[
-            "unshare",
-            "--mount",
-            "--propagation",
-            "private",
-            "sh",
-            "-c",
-            script,
-        ])
+        .mount_ns_command(script)
         .env("RESOLVED", resolved.unwrap_or(""))
         .env("ROLLCALL", rollcall_bin())
         .env("COREFILE", &corefile)

@@ -133,6 +133,21 @@ impl Netns {
         self.command(args).output().expect("ip netns exec")
     }
 
+    /// `sh -c SCRIPT` in the namespace, in a mount namespace of its own (`unshare --mount
+    /// --propagation private`): the script may mount over /run or /var/run as kubelet does for
+    /// a pod, and the host never sees it.
+    pub fn mount_ns_command(&self, script: &str) -> Command {
+        self.command(&[
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            script,
+        ])
+    }
+
     /// `ip netns exec NAME args…`, to spawn or run.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new("ip");

@@ -27,6 +27,8 @@ pub mod ready;
 pub mod reload;
 pub mod rewrite;
 pub mod template;
+#[cfg(test)]
+pub(crate) mod test_support;
 
 use std::future::Future;
 use std::pin::Pin;

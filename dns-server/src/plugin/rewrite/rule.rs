@@ -209,27 +209,25 @@ fn rewrite_values(record: &mut Record, matcher: &Matcher, to: &str) {
     }
 }
 
+fn every_record(reply: &mut crate::plugin::Reply) -> impl Iterator<Item = &mut Record> {
+    reply
+        .answers
+        .iter_mut()
+        .chain(reply.authority.iter_mut())
+        .chain(reply.additionals.iter_mut())
+}
+
 /// Apply the response rewrites, in the order the rules asked for them.
 pub fn rewrite_response(reply: &mut crate::plugin::Reply, rewrites: &[ResponseRewrite]) {
     for rewrite in rewrites {
         match rewrite {
             ResponseRewrite::Names { matcher, to } => {
-                for record in reply
-                    .answers
-                    .iter_mut()
-                    .chain(reply.authority.iter_mut())
-                    .chain(reply.additionals.iter_mut())
-                {
+                for record in every_record(reply) {
                     rename_in_place(&mut record.name, matcher, to);
                 }
             }
             ResponseRewrite::Values { matcher, to } => {
-                for record in reply
-                    .answers
-                    .iter_mut()
-                    .chain(reply.authority.iter_mut())
-                    .chain(reply.additionals.iter_mut())
-                {
+                for record in every_record(reply) {
                     rewrite_values(record, matcher, to);
                 }
             }

@@ -2,7 +2,6 @@
 //! an A record (and a CNAME for names starting with `alias.`) and records what it was asked.
 
 use std::net::Ipv4Addr;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use hickory_proto::op::ResponseCode;
@@ -52,13 +51,8 @@ impl Plugin for Echo {
     }
 }
 
-/// The rewrite plugin of the first server block of `.:53 { LINES }`.
 fn rewrite(lines: &str) -> Arc<dyn Plugin> {
-    let text = format!(".:53 {{\n{lines}\n}}\n");
-    let options = corefile::ParseOptions::with_env(|_| None);
-    let setup = crate::load_corefile_str(&text, "Corefile", Path::new("/tmp"), &options, 53)
-        .unwrap_or_else(|e| panic!("{text}: {e}"));
-    Arc::clone(&setup.blocks[0].chain[0])
+    crate::plugin::test_support::first_plugin(lines)
 }
 
 async fn ask(
@@ -75,15 +69,7 @@ async fn ask(
     (result, asked)
 }
 
-fn answers(result: &PluginResult) -> Vec<String> {
-    result
-        .as_ref()
-        .unwrap()
-        .answers
-        .iter()
-        .map(ToString::to_string)
-        .collect()
-}
+use crate::plugin::test_support::answer_texts as answers;
 
 #[tokio::test]
 async fn exact_name_is_rewritten_and_the_answer_names_the_question_again() {

@@ -1,7 +1,6 @@
 //! Templates parsed from Corefile text, in front of a plugin that answers everything it sees
 //! with NOERROR (so "went down the chain" is visible).
 
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use hickory_proto::op::ResponseCode;
@@ -27,11 +26,7 @@ impl Plugin for Rest {
 }
 
 fn template(stanzas: &str) -> Arc<dyn Plugin> {
-    let text = format!(".:53 {{\n{stanzas}\n}}\n");
-    let options = corefile::ParseOptions::with_env(|_| None);
-    let setup = crate::load_corefile_str(&text, "Corefile", Path::new("/tmp"), &options, 53)
-        .unwrap_or_else(|e| panic!("{text}: {e}"));
-    Arc::clone(&setup.blocks[0].chain[0])
+    crate::plugin::test_support::first_plugin(stanzas)
 }
 
 async fn ask(plugin: &Arc<dyn Plugin>, name: &str, qtype: RecordType) -> (PluginResult, bool) {
@@ -43,15 +38,7 @@ async fn ask(plugin: &Arc<dyn Plugin>, name: &str, qtype: RecordType) -> (Plugin
     (result, passed_on)
 }
 
-fn records(result: &PluginResult) -> Vec<String> {
-    result
-        .as_ref()
-        .unwrap()
-        .answers
-        .iter()
-        .map(ToString::to_string)
-        .collect()
-}
+use crate::plugin::test_support::answer_texts as records;
 
 #[tokio::test]
 async fn empty_noerror_for_every_aaaa() {
