@@ -10,6 +10,7 @@ mod eureka_clients;
 mod eureka_dns;
 mod forward;
 mod golden;
+mod hosts;
 mod http;
 mod kube_deploy;
 mod kube_outage;
