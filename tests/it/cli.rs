@@ -97,6 +97,55 @@ fn check_accepts_the_kubeadm_corefile_and_plans_it_in_chain_order() {
 }
 
 #[test]
+fn check_accepts_the_k3s_corefile_unchanged() {
+    // k3s's default, byte for byte: NodeHosts and the custom/ imports need not exist.
+    let path = workspace().join("corefile/tests/data/k3s.Corefile");
+    let out = Command::new(rollcall_bin())
+        .arg("check")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "k3s's Corefile must check clean:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(
+            ". hosts: file /etc/coredns/NodeHosts; zones .; ttl 60; reload 15s; fallthrough (all zones)"
+        ),
+        "{stdout}"
+    );
+    // plugin.cfg's order: hosts answers node names before kubernetes sees them.
+    let chain = [
+        "reload",
+        "ready",
+        "health",
+        "prometheus",
+        "errors",
+        "loadbalance",
+        "cache",
+        "hosts",
+        "kubernetes",
+        "loop",
+        "forward",
+    ];
+    let positions: Vec<usize> = chain
+        .iter()
+        .map(|name| {
+            stdout
+                .find(&format!(". {name}"))
+                .unwrap_or_else(|| panic!("{name} missing from the plan:\n{stdout}"))
+        })
+        .collect();
+    assert!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "chain out of order:\n{stdout}"
+    );
+}
+
+#[test]
 fn check_reports_syntax_errors_with_position() {
     let dir = scratch_dir("check");
     let path = dir.join("Corefile");

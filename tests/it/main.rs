@@ -11,6 +11,7 @@ mod eureka_dns;
 mod eureka_replication;
 mod forward;
 mod golden;
+mod hosts;
 mod http;
 mod kube_deploy;
 mod kube_outage;

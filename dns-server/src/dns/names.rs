@@ -32,34 +32,42 @@ pub fn undash(label: &str) -> Option<IpAddr> {
 }
 
 /// The address a full reverse name stands for (`5.2.244.10.in-addr.arpa.` → `10.244.2.5`);
-/// `None` for partial or malformed names. `name` is lower-case with a trailing dot.
+/// `None` for partial or malformed names. `name` is lower-case with a trailing dot. Allocates
+/// nothing: plugins call it for every PTR query they see, answered or passed on.
 pub fn reverse_to_ip(name: &str) -> Option<IpAddr> {
     if let Some(head) = name.strip_suffix(".in-addr.arpa.") {
+        // Labels from the last: the most significant octet first.
+        let mut labels = head.rsplit('.');
         let mut octets = [0u8; 4];
-        let labels: Vec<&str> = head.split('.').collect();
-        if labels.len() != 4 {
-            return None;
-        }
-        for (i, label) in labels.iter().rev().enumerate() {
-            if label.is_empty() || label.len() > 3 || (label.len() > 1 && label.starts_with('0')) {
+        for octet in &mut octets {
+            let label = labels.next()?;
+            if label.is_empty()
+                || label.len() > 3
+                || (label.len() > 1 && label.starts_with('0'))
+                || !label.bytes().all(|b| b.is_ascii_digit())
+            {
                 return None;
             }
-            octets[i] = label.parse().ok()?;
+            *octet = label.parse().ok()?;
+        }
+        if labels.next().is_some() {
+            return None;
         }
         return Some(IpAddr::V4(Ipv4Addr::from(octets)));
     }
     if let Some(head) = name.strip_suffix(".ip6.arpa.") {
-        let labels: Vec<&str> = head.split('.').collect();
-        if labels.len() != 32 {
-            return None;
-        }
         let mut value: u128 = 0;
-        for label in labels.iter().rev() {
-            if label.len() != 1 {
+        let mut nibbles = 0;
+        for label in head.rsplit('.') {
+            nibbles += 1;
+            if nibbles > 32 || label.len() != 1 {
                 return None;
             }
             let nibble = u128::from(u8::from_str_radix(label, 16).ok()?);
             value = (value << 4) | nibble;
+        }
+        if nibbles != 32 {
+            return None;
         }
         return Some(IpAddr::V6(Ipv6Addr::from(value)));
     }
@@ -114,5 +122,11 @@ mod tests {
         assert_eq!(reverse_to_ip("96.10.in-addr.arpa."), None);
         assert_eq!(reverse_to_ip("05.0.96.10.in-addr.arpa."), None);
         assert_eq!(reverse_to_ip("300.0.96.10.in-addr.arpa."), None);
+        assert_eq!(reverse_to_ip("+5.0.96.10.in-addr.arpa."), None);
+        assert_eq!(reverse_to_ip("1.5.0.96.10.in-addr.arpa."), None);
+        assert_eq!(reverse_to_ip(".0.96.10.in-addr.arpa."), None);
+        let v6 = ip_to_reverse("fd00::1".parse().unwrap());
+        assert_eq!(reverse_to_ip(&format!("0.{v6}")), None);
+        assert_eq!(reverse_to_ip(&v6[2..]), None);
     }
 }

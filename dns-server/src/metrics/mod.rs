@@ -25,6 +25,7 @@
 pub mod dns;
 pub mod expo;
 
+use std::any::Any;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -52,6 +53,8 @@ pub struct Registry {
     /// (server, zone, plugin name) for `coredns_plugin_enabled`.
     enabled: Mutex<BTreeSet<(String, String, String)>>,
     listeners: Mutex<BTreeSet<SocketAddr>>,
+    /// Sources made once per registry (see [`Registry::shared`]).
+    shared: Mutex<Vec<Arc<dyn Any + Send + Sync>>>,
 }
 
 impl Registry {
@@ -62,6 +65,25 @@ impl Registry {
     /// Add a plugin's metrics (from a directive's setup; see the module doc).
     pub fn register(&self, source: Arc<dyn MetricsSource>) {
         lock(&self.sources).push(source);
+    }
+
+    /// The one `T` of this registry, created and registered on first use. For a plugin whose
+    /// metrics CoreDNS keeps as one unlabelled series however many server blocks use it
+    /// (`coredns_hosts_entries`): each block adds its state to the same source, which renders
+    /// the series once.
+    pub fn shared<T: MetricsSource + Default>(&self) -> Arc<T> {
+        let mut shared = lock(&self.shared);
+        if let Some(found) = shared
+            .iter()
+            .find_map(|s| Arc::clone(s).downcast::<T>().ok())
+        {
+            return found;
+        }
+        let source = Arc::new(T::default());
+        shared.push(Arc::clone(&source) as Arc<dyn Any + Send + Sync>);
+        drop(shared);
+        self.register(Arc::clone(&source) as Arc<dyn MetricsSource>);
+        source
     }
 
     /// Record that `/metrics` is served on `addr`; false if some block already asked for it

@@ -17,6 +17,7 @@ pub mod errors;
 pub mod eureka;
 pub mod forward;
 pub mod health;
+pub mod hosts;
 pub mod kubernetes;
 pub mod loadbalance;
 pub mod log;

@@ -83,7 +83,7 @@ pub const CHAIN: &[DirectiveSpec] = &[
     spec("minimal", NotYet),
     spec("template", Repeatable(super::template::setup::setup)),
     spec("transfer", NotYet),
-    spec("hosts", NotYet),
+    spec("hosts", Implemented(super::hosts::setup)),
     spec("route53", NotYet),
     spec("azure", NotYet),
     spec("clouddns", NotYet),
