@@ -52,6 +52,8 @@ pub struct Registry {
     /// (server, zone, plugin name) for `coredns_plugin_enabled`.
     enabled: Mutex<BTreeSet<(String, String, String)>>,
     listeners: Mutex<BTreeSet<SocketAddr>>,
+    /// Keys of sources registered with [`Registry::register_once`].
+    once: Mutex<BTreeSet<&'static str>>,
 }
 
 impl Registry {
@@ -62,6 +64,19 @@ impl Registry {
     /// Add a plugin's metrics (from a directive's setup; see the module doc).
     pub fn register(&self, source: Arc<dyn MetricsSource>) {
         lock(&self.sources).push(source);
+    }
+
+    /// Add a process-wide source (a counter without a `server` label, like CoreDNS's
+    /// `coredns_local_localhost_requests_total`) the first time `key` is asked for; later blocks
+    /// with the same plugin share it instead of writing a second, identical sample.
+    pub fn register_once(
+        &self,
+        key: &'static str,
+        source: impl FnOnce() -> Arc<dyn MetricsSource>,
+    ) {
+        if lock(&self.once).insert(key) {
+            self.register(source());
+        }
     }
 
     /// Record that `/metrics` is served on `addr`; false if some block already asked for it

@@ -11,22 +11,30 @@
 //!
 //! The order plugins run in is fixed by [`order`], never by the order of lines in a Corefile.
 
+pub mod any;
 pub mod autopath;
+pub mod bufsize;
 pub mod cache;
+pub mod chaos;
 pub mod errors;
 pub mod eureka;
 pub mod forward;
 pub mod health;
 pub mod kubernetes;
 pub mod loadbalance;
+pub mod local;
 pub mod log;
 pub mod loop_detect;
+pub mod minimal;
 pub mod order;
 pub mod prometheus;
 pub mod ready;
 pub mod reload;
 pub mod rewrite;
 pub mod template;
+#[cfg(test)]
+pub(crate) mod testing;
+pub mod whoami;
 
 use std::future::Future;
 use std::pin::Pin;
