@@ -29,6 +29,7 @@ mod reload;
 mod resolver;
 mod rewrite;
 mod setup_tables;
+mod small_plugins;
 mod support;
 mod template;
 mod transport;

@@ -11,8 +11,11 @@
 //!
 //! The order plugins run in is fixed by [`order`], never by the order of lines in a Corefile.
 
+pub mod any;
 pub mod autopath;
+pub mod bufsize;
 pub mod cache;
+pub mod chaos;
 pub mod errors;
 pub mod eureka;
 pub mod forward;
@@ -20,8 +23,10 @@ pub mod health;
 pub mod hosts;
 pub mod kubernetes;
 pub mod loadbalance;
+pub mod local;
 pub mod log;
 pub mod loop_detect;
+pub mod minimal;
 pub mod order;
 pub mod prometheus;
 pub mod ready;
@@ -29,7 +34,8 @@ pub mod reload;
 pub mod rewrite;
 pub mod template;
 #[cfg(test)]
-pub(crate) mod test_support;
+pub(crate) mod testing;
+pub mod whoami;
 
 use std::future::Future;
 use std::pin::Pin;

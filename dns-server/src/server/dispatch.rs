@@ -13,6 +13,7 @@ use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncoder};
 use super::query::{Query, Transport, fqdn_lower, in_zone};
 use crate::metrics::{Observation, ZoneMetrics};
 use crate::plugin::{Next, Plugin, PluginResult, Reply};
+use crate::setup::BlockOptions;
 
 /// The payload size rollcall advertises and the most it sends over UDP (RFC 9715 / DNS flag day 2020).
 pub const EDNS_PAYLOAD: u16 = 1232;
@@ -30,12 +31,18 @@ pub struct Dispatcher {
     counting: bool,
 }
 
+/// A query that passed [`Dispatcher::check`]: its view, the reply's OPT, and its route (none:
+/// outside every zone on this address).
+type Checked<'a> = (Query, Option<Edns>, Option<&'a Route>);
+
 /// One zone of one server block on this address.
 pub struct Route {
     pub zone: String,
     pub chain: Chain,
     /// The block's `prometheus` counters for this zone, if it has the directive.
     pub metrics: Option<Arc<ZoneMetrics>>,
+    /// The block's payload size and classes (`bufsize`, `chaos`).
+    pub options: BlockOptions,
 }
 
 impl Dispatcher {
@@ -48,6 +55,7 @@ impl Dispatcher {
                     zone,
                     chain,
                     metrics: None,
+                    options: BlockOptions::default(),
                 })
                 .collect(),
             dropped: None,
@@ -99,7 +107,7 @@ impl Dispatcher {
                 return Some(bare_error(&header.metadata, ResponseCode::FormErr));
             }
         };
-        let (query, edns) = match self.check(&request, src, transport) {
+        let (query, edns, route) = match self.check(&request, src, transport) {
             Ok(ok) => ok,
             Err((rcode, edns)) => {
                 let reply = error_reply(rcode);
@@ -125,7 +133,6 @@ impl Dispatcher {
                 return Some(out);
             }
         };
-        let route = self.route(&query.lower);
         let result = match route {
             Some(route) => Next::new(&route.chain).serve(&query).await,
             None => Ok(error_reply(ResponseCode::Refused)),
@@ -154,45 +161,57 @@ impl Dispatcher {
         Some(out)
     }
 
-    /// Validate what the chain cannot answer, and build the query view.
+    /// Validate what the chain cannot answer, pick the route, and build the query view.
     fn check(
         &self,
         request: &Message,
         src: SocketAddr,
         transport: Transport,
-    ) -> Result<(Query, Option<Edns>), (ResponseCode, Option<Edns>)> {
+    ) -> Result<Checked<'_>, (ResponseCode, Option<Edns>)> {
         let client_edns = request.edns.as_ref();
-        let response_edns = client_edns.map(|_| {
-            let mut e = Edns::new();
-            e.set_max_payload(EDNS_PAYLOAD);
-            e
-        });
+        // The OPT of the reply advertises the payload size of the block that answers (its
+        // `bufsize`), or the default before a block is known.
+        let response_edns = |payload: u16| {
+            client_edns.map(|_| {
+                let mut e = Edns::new();
+                e.set_max_payload(payload);
+                e
+            })
+        };
         if client_edns.is_some_and(|e| e.version() > 0) {
-            return Err((ResponseCode::BADVERS, response_edns));
+            return Err((ResponseCode::BADVERS, response_edns(EDNS_PAYLOAD)));
         }
         if request.metadata.op_code != OpCode::Query {
-            return Err((ResponseCode::NotImp, response_edns));
+            return Err((ResponseCode::NotImp, response_edns(EDNS_PAYLOAD)));
         }
         let [question] = request.queries.as_slice() else {
-            return Err((ResponseCode::FormErr, response_edns));
+            return Err((ResponseCode::FormErr, response_edns(EDNS_PAYLOAD)));
         };
+        let name = question.name().clone();
+        let lower = fqdn_lower(&name);
+        let route = self.route(&lower);
+        let options = route.map_or_else(BlockOptions::default, |r| r.options);
+        let edns = response_edns(options.payload);
         let qtype = question.query_type();
         if matches!(qtype, RecordType::AXFR | RecordType::IXFR) {
-            return Err((ResponseCode::Refused, response_edns));
+            return Err((ResponseCode::Refused, edns));
         }
-        if question.query_class() != DNSClass::IN {
-            return Err((ResponseCode::Refused, response_edns));
+        let qclass = question.query_class();
+        // Only IN is served, and CH where the block has `chaos` to answer it.
+        if qclass != DNSClass::IN && !(qclass == DNSClass::CH && options.chaos) {
+            return Err((ResponseCode::Refused, edns));
         }
         let max_size = match transport {
             Transport::Tcp => u16::MAX,
-            Transport::Udp => client_edns.map_or(512, |e| e.max_payload().clamp(512, EDNS_PAYLOAD)),
+            Transport::Udp => {
+                client_edns.map_or(512, |e| e.max_payload().clamp(512, options.payload))
+            }
         };
-        let name = question.name().clone();
         let query = Query {
-            lower: fqdn_lower(&name),
+            lower,
             name,
             qtype,
-            qclass: question.query_class(),
+            qclass,
             id: request.metadata.id,
             src,
             transport,
@@ -201,7 +220,7 @@ impl Dispatcher {
             checking_disabled: request.metadata.checking_disabled,
             max_size,
         };
-        Ok((query, response_edns))
+        Ok((query, edns, route))
     }
 }
 

@@ -267,6 +267,28 @@ pub struct SetupContext<'a> {
     /// then answers SERVFAIL without forwarding. One per block, so a loop found in one block
     /// leaves the others forwarding.
     pub forwarding_loop: &'a Arc<ForwardingLoop>,
+    /// How the dispatcher treats this block's queries (`bufsize`, `chaos`).
+    pub options: &'a mut BlockOptions,
+}
+
+/// Per-block settings the dispatcher applies before the chain runs. `Copy`, and read from the
+/// route the dispatcher already picked, so honouring them costs no allocation per query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockOptions {
+    /// The EDNS UDP payload size the block advertises and the most it sends over UDP
+    /// (`bufsize`; default [`EDNS_PAYLOAD`](crate::server::dispatch::EDNS_PAYLOAD)).
+    pub payload: u16,
+    /// CH-class queries enter the chain (`chaos`); otherwise every class but IN is refused.
+    pub chaos: bool,
+}
+
+impl Default for BlockOptions {
+    fn default() -> Self {
+        BlockOptions {
+            payload: crate::server::dispatch::EDNS_PAYLOAD,
+            chaos: false,
+        }
+    }
 }
 
 /// Plugins a server block's other plugins may refer to. A directive early in the chain can
@@ -314,6 +336,7 @@ pub struct BlockPlan {
     pub described: Vec<(String, String)>,
     /// The block has `prometheus`: its queries are counted.
     pub metrics: bool,
+    pub options: BlockOptions,
 }
 
 impl BlockPlan {
@@ -439,6 +462,7 @@ pub fn build(
         let mut block_plugins = BlockPlugins::default();
         let mut block_links = Vec::new();
         let forwarding_loop = Arc::new(ForwardingLoop::new());
+        let mut options = BlockOptions::default();
         let mut chain = Vec::new();
         let mut described = Vec::new();
         let mut directives: Vec<&Directive> = block.directives.iter().collect();
@@ -487,6 +511,7 @@ pub fn build(
                 block_plugins: &mut block_plugins,
                 block_links: &mut block_links,
                 forwarding_loop: &forwarding_loop,
+                options: &mut options,
             };
             let result = match spec.setup {
                 DirectiveSetup::Implemented(setup_fn) => setup_fn(&mut ctx, directive),
@@ -533,6 +558,7 @@ pub fn build(
             chain,
             described,
             metrics: block_metrics,
+            options,
         });
     }
     if setup.blocks.is_empty() {

@@ -52,7 +52,7 @@ impl Plugin for Echo {
 }
 
 fn rewrite(lines: &str) -> Arc<dyn Plugin> {
-    crate::plugin::test_support::first_plugin(lines)
+    crate::plugin::testing::plugin(lines)
 }
 
 async fn ask(
@@ -69,7 +69,7 @@ async fn ask(
     (result, asked)
 }
 
-use crate::plugin::test_support::answer_texts as answers;
+use crate::plugin::testing::answer_texts as answers;
 
 #[tokio::test]
 async fn exact_name_is_rewritten_and_the_answer_names_the_question_again() {

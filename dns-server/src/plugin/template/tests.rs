@@ -26,7 +26,7 @@ impl Plugin for Rest {
 }
 
 fn template(stanzas: &str) -> Arc<dyn Plugin> {
-    crate::plugin::test_support::first_plugin(stanzas)
+    crate::plugin::testing::plugin(stanzas)
 }
 
 async fn ask(plugin: &Arc<dyn Plugin>, name: &str, qtype: RecordType) -> (PluginResult, bool) {
@@ -38,7 +38,7 @@ async fn ask(plugin: &Arc<dyn Plugin>, name: &str, qtype: RecordType) -> (Plugin
     (result, passed_on)
 }
 
-use crate::plugin::test_support::answer_texts as records;
+use crate::plugin::testing::answer_texts as records;
 
 #[tokio::test]
 async fn empty_noerror_for_every_aaaa() {
