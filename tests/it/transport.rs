@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
@@ -80,15 +81,15 @@ async fn udp_truncates_at_the_advertised_size_and_tcp_carries_everything() {
     let s = server().await;
     let name = "big.load.svc.cluster.local.";
 
-    let plain = udp_exchange(s.addr, &query(name, RecordType::A, None).to_vec().unwrap())
+    let plain_bytes = udp_exchange(s.addr, &query(name, RecordType::A, None).to_vec().unwrap())
         .await
         .unwrap();
     assert!(
-        plain.len() <= 512,
+        plain_bytes.len() <= 512,
         "no EDNS: at most 512 bytes, got {}",
-        plain.len()
+        plain_bytes.len()
     );
-    let plain = Message::from_vec(&plain).unwrap();
+    let plain = Message::from_vec(&plain_bytes).unwrap();
     assert!(
         plain.metadata.truncation,
         "TC must be set when the answer does not fit"
@@ -120,6 +121,19 @@ async fn udp_truncates_at_the_advertised_size_and_tcp_carries_everything() {
         "client's smaller EDNS size is honoured, got {}",
         small_edns.len()
     );
+    // Truncated or not, a reply is exactly one message (no bytes of a record that did not fit
+    // left at the end) and answers EDNS with an OPT record (RFC 6891 §7).
+    for (bytes, edns) in [(&plain_bytes, false), (&edns, true), (&small_edns, true)] {
+        let mut decoder = BinDecoder::new(bytes);
+        let msg = Message::read(&mut decoder).unwrap();
+        assert!(
+            decoder.is_empty(),
+            "{} bytes after the message",
+            decoder.len()
+        );
+        assert!(msg.metadata.truncation);
+        assert_eq!(msg.edns.is_some(), edns);
+    }
 
     let full = tcp_exchange(s.addr, &query(name, RecordType::A, None).to_vec().unwrap()).await;
     let full_msg = Message::from_vec(&full).unwrap();

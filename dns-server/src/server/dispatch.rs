@@ -8,12 +8,15 @@ use hickory_proto::op::{
     Edns, Header, Message, MessageType, Metadata, OpCode, ResponseCode, emit_message_parts,
 };
 use hickory_proto::rr::{DNSClass, Record, RecordType};
-use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncoder};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
 
 use super::query::{Query, Transport, fqdn_lower, in_zone};
 use crate::metrics::{Observation, ZoneMetrics};
 use crate::plugin::{Next, Plugin, PluginResult, Reply};
 use crate::setup::BlockOptions;
+
+/// An OPT record without options: root name, type, class, TTL, RDLENGTH.
+const OPT_LEN: u16 = 11;
 
 /// The payload size rollcall advertises and the most it sends over UDP (RFC 9715 / DNS flag day 2020).
 pub const EDNS_PAYLOAD: u16 = 1232;
@@ -253,20 +256,43 @@ fn encode(
         Transport::Udp => max_size,
         Transport::Tcp => u16::MAX,
     };
+    // The OPT record goes last, and a truncated answer must still carry it (RFC 6891 §7), so
+    // its room is kept back while the sections are written; rollcall's OPT has no options.
+    let opt = edns.map(|e| {
+        let mut e = e.clone();
+        e.set_rcode_high(metadata.response_code.high());
+        Record::from(&e)
+    });
+    let opt_room = if opt.is_some() { OPT_LEN } else { 0 };
     let emit = |additionals: &[Record]| -> Result<(Vec<u8>, bool), hickory_proto::ProtoError> {
         let mut buf = Vec::with_capacity(512);
         let mut encoder = BinEncoder::new(&mut buf);
-        encoder.set_max_size(limit);
+        encoder.set_max_size(limit.saturating_sub(opt_room));
         let header = emit_message_parts(
             &metadata,
             &mut request.queries.iter(),
             &mut reply.answers.iter(),
             &mut reply.authority.iter(),
             &mut additionals.iter(),
-            edns,
+            None,
             None,
             &mut encoder,
         )?;
+        let mut additional_count = header.counts.additionals;
+        if let Some(opt) = &opt {
+            encoder.set_max_size(limit);
+            opt.emit(&mut encoder)?;
+            additional_count += 1;
+        }
+        // A record that did not fit was rolled back by moving the offset only: the bytes it
+        // wrote are still in the buffer and must not be sent.
+        let end = encoder.offset();
+        buf.truncate(end);
+        if opt.is_some()
+            && let Some(arcount) = buf.get_mut(10..12)
+        {
+            arcount.copy_from_slice(&additional_count.to_be_bytes());
+        }
         Ok((buf, header.metadata.truncation))
     };
     let encoded = match emit(&reply.additionals) {
