@@ -226,7 +226,10 @@ async fn small_plugins_over_udp_and_tcp() {
     // As many whole records as fit, and the OPT (RFC 6891 §7): 16 bytes each, so within one
     // record of the limit.
     assert!((512 - 16..=512).contains(&rcvd), "{udp}");
-    assert!(udp.contains("udp: 512"), "the truncated reply keeps its OPT:\n{udp}");
+    assert!(
+        udp.contains("udp: 512"),
+        "the truncated reply keeps its OPT:\n{udp}"
+    );
     assert!(!udp.contains("extra bytes"), "{udp}");
     let small = dig(addr, &["+notcp", "+bufsize=4096", "localhost", "A"]);
     assert!(small.contains("udp: 512"), "{small}");
