@@ -55,6 +55,22 @@ fn check_prints_the_plan_in_chain_order() {
     assert!(stdout.contains("manifests /srv/example"), "{stdout}");
 }
 
+/// `rollcall check` printed these directives in this order (plugin.cfg's, not the Corefile's).
+fn assert_plan_order(stdout: &str, chain: &[&str]) {
+    let positions: Vec<usize> = chain
+        .iter()
+        .map(|name| {
+            stdout
+                .find(&format!(". {name}"))
+                .unwrap_or_else(|| panic!("{name} missing from the plan:\n{stdout}"))
+        })
+        .collect();
+    assert!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "chain out of order:\n{stdout}"
+    );
+}
+
 #[test]
 fn check_accepts_the_kubeadm_corefile_and_plans_it_in_chain_order() {
     let path = workspace().join("corefile/tests/data/kubeadm.Corefile");
@@ -82,18 +98,7 @@ fn check_accepts_the_kubeadm_corefile_and_plans_it_in_chain_order() {
         "loop",
         "forward",
     ];
-    let positions: Vec<usize> = chain
-        .iter()
-        .map(|name| {
-            stdout
-                .find(&format!(". {name}"))
-                .unwrap_or_else(|| panic!("{name} missing from the plan:\n{stdout}"))
-        })
-        .collect();
-    assert!(
-        positions.windows(2).all(|w| w[0] < w[1]),
-        "chain out of order:\n{stdout}"
-    );
+    assert_plan_order(&stdout, &chain);
 }
 
 #[test]
@@ -131,18 +136,7 @@ fn check_accepts_the_k3s_corefile_unchanged() {
         "loop",
         "forward",
     ];
-    let positions: Vec<usize> = chain
-        .iter()
-        .map(|name| {
-            stdout
-                .find(&format!(". {name}"))
-                .unwrap_or_else(|| panic!("{name} missing from the plan:\n{stdout}"))
-        })
-        .collect();
-    assert!(
-        positions.windows(2).all(|w| w[0] < w[1]),
-        "chain out of order:\n{stdout}"
-    );
+    assert_plan_order(&stdout, &chain);
 }
 
 #[test]

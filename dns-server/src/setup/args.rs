@@ -44,11 +44,18 @@ pub fn leaf_property<'a>(prop: &'a Directive, owner: &str) -> Result<&'a str, Se
 }
 
 /// Zone arguments (`cluster.local`, `example.org.`), normalized: lower-case with trailing dot.
+/// A CIDR (`10.96.0.0/12`) stands for its reverse zones, as CoreDNS's plugins take it.
 pub fn zones(tokens: &[Token], owner: &str) -> Result<Vec<String>, SetupError> {
-    tokens
-        .iter()
-        .map(|t| super::keys::normalize_zone(&t.text).map_err(|m| err(t, owner, m)))
-        .collect()
+    let mut zones = Vec::new();
+    for t in tokens {
+        let parsed = if t.text.contains('/') {
+            super::keys::reverse_zones(&t.text)
+        } else {
+            super::keys::normalize_zone(&t.text).map(|z| vec![z])
+        };
+        zones.extend(parsed.map_err(|m| err(t, owner, m))?);
+    }
+    Ok(zones)
 }
 
 pub fn exactly_one<'a>(d: &'a Directive, owner: &str) -> Result<&'a Token, SetupError> {

@@ -6,32 +6,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use corefile::{Directive, Token};
+use corefile::Directive;
 
 use super::table::{self, Loader, Outcome};
 use super::{Hosts, HostsMetrics, NAME};
 use crate::plugin::order::SetupResult;
-use crate::setup::keys::{normalize_zone, reverse_zones};
 use crate::setup::{SetupContext, SetupError, args};
 
 const DEFAULT_FILE: &str = "/etc/hosts";
 const DEFAULT_TTL: u32 = 3600;
 const MAX_TTL: u32 = 65_535;
 const DEFAULT_RELOAD: Duration = Duration::from_secs(5);
-
-/// Zones as CoreDNS's hosts takes them: names, or CIDRs standing for their reverse zones.
-fn zones_from(tokens: &[Token]) -> Result<Vec<String>, SetupError> {
-    let mut zones = Vec::new();
-    for t in tokens {
-        let parsed = if t.text.contains('/') {
-            reverse_zones(&t.text)
-        } else {
-            normalize_zone(&t.text).map(|z| vec![z])
-        };
-        zones.extend(parsed.map_err(|m| args::err(t, NAME, m))?);
-    }
-    Ok(zones)
-}
 
 struct Config {
     path: PathBuf,
@@ -56,7 +41,7 @@ fn parse(ctx: &SetupContext<'_>, d: &Directive) -> Result<Config, SetupError> {
         zones: if zone_tokens.is_empty() {
             ctx.block_zones.to_vec()
         } else {
-            zones_from(zone_tokens)?
+            args::zones(zone_tokens, NAME)?
         },
         ttl: DEFAULT_TTL,
         reload: DEFAULT_RELOAD,
@@ -85,7 +70,7 @@ fn parse(ctx: &SetupContext<'_>, d: &Directive) -> Result<Config, SetupError> {
                 }
                 config.reverse = false;
             }
-            "fallthrough" => config.fallthrough = Some(zones_from(&prop.args)?),
+            "fallthrough" => config.fallthrough = Some(args::zones(&prop.args, NAME)?),
             _ if table::parse_ip(name).is_some() => {
                 // CoreDNS reads every line after `fallthrough` as a property, never an entry.
                 if config.fallthrough.is_some() {

@@ -15,7 +15,6 @@ use registry::store::Store;
 
 use super::{ApiConfig, Config, Kubernetes, PodsMode};
 use crate::plugin::order::SetupResult;
-use crate::setup::keys::{normalize_zone, reverse_zones};
 use crate::setup::{SetupContext, SetupError, args};
 
 const NAME: &str = "kubernetes";
@@ -25,21 +24,8 @@ const DEFAULT_STARTUP_TIMEOUT: Duration = Duration::from_secs(5);
 /// client-go's default burst, used when only `apiserver_qps` is given.
 const DEFAULT_BURST: u32 = 10;
 
-fn zones_from(tokens: &[Token]) -> Result<Vec<String>, SetupError> {
-    let mut zones = Vec::new();
-    for t in tokens {
-        let parsed = if t.text.contains('/') {
-            reverse_zones(&t.text)
-        } else {
-            normalize_zone(&t.text).map(|z| vec![z])
-        };
-        zones.extend(parsed.map_err(|m| args::err(t, NAME, m))?);
-    }
-    Ok(zones)
-}
-
 pub fn parse(ctx: &SetupContext<'_>, d: &Directive) -> Result<Config, SetupError> {
-    let mut zones = zones_from(&d.args)?;
+    let mut zones = args::zones(&d.args, NAME)?;
     if zones.is_empty() {
         zones = ctx.block_zones.to_vec();
     }
@@ -194,7 +180,7 @@ pub fn parse(ctx: &SetupContext<'_>, d: &Directive) -> Result<Config, SetupError
                 args::no_args(prop)?;
                 config.noendpoints = true;
             }
-            "fallthrough" => config.fallthrough = Some(zones_from(&prop.args)?),
+            "fallthrough" => config.fallthrough = Some(args::zones(&prop.args, NAME)?),
             "ignore" => {
                 let what = args::exactly_one(prop, NAME)?;
                 if what.text != "empty_service" {
