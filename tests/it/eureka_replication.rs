@@ -19,12 +19,17 @@ fn free_port() -> u16 {
 }
 
 async fn node(port: u16, peers: &[u16]) -> TestServer {
+    node_with(port, peers, "").await
+}
+
+/// A node whose `eureka` stanza also has `extra` lines.
+async fn node_with(port: u16, peers: &[u16], extra: &str) -> TestServer {
     let urls: Vec<String> = peers
         .iter()
         .map(|p| format!("http://127.0.0.1:{p}/eureka"))
         .collect();
     let corefile = format!(
-        ".:0 {{\n    bind 127.0.0.1\n    eureka eureka.local {{\n        listen 127.0.0.1:{port}\n        peers {}\n    }}\n}}\n",
+        ".:0 {{\n    bind 127.0.0.1\n    eureka eureka.local {{\n        listen 127.0.0.1:{port}\n        peers {}\n{extra}\n    }}\n}}\n",
         urls.join(" ")
     );
     TestServer::start_text(&corefile, &scratch_dir("eureka-peers")).await
@@ -211,4 +216,61 @@ async fn changes_at_one_node_reach_its_peers() {
     )
     .await;
     assert_eq!(r.status, 400, "{}", r.text());
+}
+
+/// With `auth`, writes need credentials, replication included: each node presents its own
+/// file's first credential to its peers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_authenticate_with_the_shared_secret() {
+    let dir = scratch_dir("eureka-peer-auth");
+    let secret = dir.join("users");
+    std::fs::write(
+        &secret,
+        "# replicas and clients\nregistry:s3cret\nother:pw\n",
+    )
+    .unwrap();
+    let extra = format!("        auth basic {}", secret.display());
+    let (pa, pb) = (free_port(), free_port());
+    let a = node_with(pa, &[pa, pb], &extra).await;
+    let b = node_with(pb, &[pa, pb], &extra).await;
+    let (ea, eb) = (eureka_addr(&a), eureka_addr(&b));
+    let body =
+        serde_json::json!({"instance": instance("ORDERS", "orders-1", "10.1.0.1")}).to_string();
+    let anonymous = request(
+        ea,
+        "POST",
+        "/eureka/apps/ORDERS",
+        &[("Content-Type", "application/json")],
+        body.as_bytes(),
+    )
+    .await;
+    assert_eq!(anonymous.status, 401);
+    // base64("other:pw"): a client's credential, not the one the replicas present.
+    let credential = "Basic b3RoZXI6cHc=".to_string();
+    let r = request(
+        ea,
+        "POST",
+        "/eureka/apps/ORDERS",
+        &[
+            ("Content-Type", "application/json"),
+            ("Authorization", &credential),
+        ],
+        body.as_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 204);
+    eventually("authenticated replication", eb, "ORDERS", "orders-1", |v| {
+        v.is_ok()
+    })
+    .await;
+    // Without credentials the batch endpoint refuses, like every write.
+    let r = request(
+        eb,
+        "POST",
+        "/eureka/peerreplication/batch/",
+        &[],
+        b"{\"replicationList\":[]}",
+    )
+    .await;
+    assert_eq!(r.status, 401);
 }

@@ -138,6 +138,8 @@ pub enum EurekaAuth {
     Basic {
         /// Accepted users and their passwords.
         users: HashMap<String, String>,
+        /// The file's first `user:password`: what this server presents to its peers.
+        first: String,
     },
     /// `Authorization: Bearer <token>` with one of these tokens.
     Bearer {
@@ -150,7 +152,7 @@ impl std::fmt::Debug for EurekaAuth {
     // Never print secrets.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Basic { users } => f
+            Self::Basic { users, .. } => f
                 .debug_struct("Basic")
                 .field("users", &users.len())
                 .finish(),
@@ -168,6 +170,7 @@ impl EurekaAuth {
     pub fn basic_from_file(path: &Path) -> Result<Self, EurekaError> {
         let text = read_secret_file(path)?;
         let mut users = HashMap::new();
+        let mut first = None;
         for (n, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -185,15 +188,16 @@ impl EurekaAuth {
                     message: format!("line {}: empty user name", n + 1),
                 });
             }
+            first.get_or_insert_with(|| line.to_string());
             users.insert(user.to_string(), password.to_string());
         }
-        if users.is_empty() {
+        let Some(first) = first else {
             return Err(EurekaError::AuthFile {
                 path: path.to_path_buf(),
                 message: "no `user:password` line".to_string(),
             });
-        }
-        Ok(Self::Basic { users })
+        };
+        Ok(Self::Basic { users, first })
     }
 
     /// Reads a token file: one bearer token a line; blank lines and `#` comments are skipped.
@@ -212,6 +216,23 @@ impl EurekaAuth {
             });
         }
         Ok(Self::Bearer { tokens })
+    }
+}
+
+impl EurekaAuth {
+    /// The `Authorization` value this server sends to its peers: the first credential of its
+    /// own file (the replicas of one registry share their secrets).
+    pub fn peer_authorization(&self) -> String {
+        use base64::Engine as _;
+        match self {
+            Self::Basic { first, .. } => format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(first)
+            ),
+            Self::Bearer { tokens } => {
+                format!("Bearer {}", tokens.first().map_or("", String::as_str))
+            }
+        }
     }
 }
 

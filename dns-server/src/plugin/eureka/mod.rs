@@ -49,7 +49,8 @@
 //!   `/peerreplication/batch/`, changes from peers are applied and not sent again, and at start
 //!   the registry is copied from the peers. The list may name this server too (a StatefulSet's
 //!   Corefile names every replica): a URL with this server's port at its host name or one of
-//!   its addresses is skipped. Peers' credentials (`auth`) are not supported yet.
+//!   its addresses is skipped. With `auth`, a server presents its own file's first credential to
+//!   its peers (the replicas of one registry share the secret).
 //!
 //! ## Example
 //! ```text

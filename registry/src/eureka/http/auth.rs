@@ -27,7 +27,7 @@ fn credentials<'a>(headers: &'a HeaderMap, scheme: &str) -> Option<&'a str> {
 /// `Ok` when the request carries valid credentials.
 pub(crate) fn check(auth: &EurekaAuth, headers: &HeaderMap) -> Result<(), ApiError> {
     match auth {
-        EurekaAuth::Basic { users } => {
+        EurekaAuth::Basic { users, .. } => {
             let ok = credentials(headers, "Basic")
                 .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
                 .and_then(|raw| String::from_utf8(raw).ok())
@@ -75,7 +75,15 @@ mod tests {
     fn basic() {
         let auth = EurekaAuth::Basic {
             users: HashMap::from([("u".to_string(), "p:w".to_string())]),
+            first: "u:p:w".to_string(),
         };
+        assert_eq!(
+            auth.peer_authorization(),
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode("u:p:w")
+            )
+        );
         let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
         assert!(check(&auth, &headers(&format!("Basic {}", b64("u:p:w")))).is_ok());
         assert!(check(&auth, &headers(&format!("basic {}", b64("u:p:w")))).is_ok());

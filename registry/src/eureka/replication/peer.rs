@@ -78,11 +78,18 @@ impl std::fmt::Display for PeerUrl {
 
 /// One HTTP/1.1 request to a peer, marked as replication; the status and body.
 async fn request(
+    registry: &EurekaRegistry,
     peer: &PeerUrl,
     method: hyper::Method,
     path: &str,
     body: Option<String>,
 ) -> Result<(u16, Bytes), String> {
+    // Peers share the registry's secret: present this server's own first credential.
+    let authorization = registry
+        .config()
+        .auth
+        .as_ref()
+        .map(|a| a.peer_authorization());
     let exchange = async {
         let stream = TcpStream::connect((peer.host.as_str(), peer.port))
             .await
@@ -101,6 +108,9 @@ async fn request(
             .header(hyper::header::HOST, format!("{}:{}", peer.host, peer.port))
             .header(hyper::header::ACCEPT, "application/json")
             .header("x-netflix-discovery-replication", "true");
+        if let Some(authorization) = authorization {
+            builder = builder.header(hyper::header::AUTHORIZATION, authorization);
+        }
         if body.is_some() {
             builder = builder.header(hyper::header::CONTENT_TYPE, "application/json");
         }
@@ -178,6 +188,7 @@ async fn send_loop(
 async fn send_batch(registry: &EurekaRegistry, peer: &PeerUrl, index: usize, batch: &[OutItem]) {
     let body = batch_body(batch);
     let (status, bytes) = match request(
+        registry,
         peer,
         hyper::Method::POST,
         "/peerreplication/batch/",
@@ -273,7 +284,7 @@ async fn sync_up(registry: EurekaRegistry, peers: Vec<PeerUrl>, shutdown: Cancel
 
 /// `GET {peer}/apps` and register every instance as the peer's.
 async fn copy_registry(registry: &EurekaRegistry, peer: &PeerUrl) -> Result<usize, String> {
-    let (status, bytes) = request(peer, hyper::Method::GET, "/apps", None).await?;
+    let (status, bytes) = request(registry, peer, hyper::Method::GET, "/apps", None).await?;
     if status != 200 {
         return Err(format!("GET /apps answered {status}"));
     }
