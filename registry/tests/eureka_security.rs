@@ -331,6 +331,7 @@ mod eureka {
         let s = Server::start(EurekaConfig {
             auth: Some(EurekaAuth::Basic {
                 users: HashMap::from([("eureka".to_string(), "s3cret".to_string())]),
+                first: "eureka:s3cret".to_string(),
             }),
             ..EurekaConfig::default()
         })
@@ -450,7 +451,7 @@ mod eureka {
         let pw = dir.join("passwords");
         std::fs::write(&pw, "# users\nalice:pa:ss\r\n\n bob:x \n").unwrap();
         match EurekaAuth::basic_from_file(&pw).unwrap() {
-            EurekaAuth::Basic { users } => {
+            EurekaAuth::Basic { users, .. } => {
                 assert_eq!(users.get("alice").map(String::as_str), Some("pa:ss"));
                 assert_eq!(users.get("bob").map(String::as_str), Some("x"));
                 assert_eq!(users.len(), 2);
