@@ -334,3 +334,30 @@ async fn the_upstreams_header_bits_are_kept() {
         "{local:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_rcodes_try_the_next_upstream_and_the_last_reply_stands() {
+    let (a, b) = (upstream().await, upstream().await);
+    a.set_behavior(Behavior::ServFail);
+    let plain = server(&[a.addr, b.addr], "        policy sequential").await;
+    let r = ask_in_process(&plain, &format!("{NAME} A")).await;
+    assert_eq!(
+        r.rcode, "SERVFAIL",
+        "without failover the first reply stands"
+    );
+
+    let failover = server(
+        &[a.addr, b.addr],
+        "        policy sequential\n        failover SERVFAIL REFUSED",
+    )
+    .await;
+    let r = ask_in_process(&failover, &format!("{NAME} A")).await;
+    assert!(answered(&r), "the second upstream answers: {r:?}");
+    assert_eq!((a.queries_for(NAME), b.queries_for(NAME)), (2, 1));
+
+    // Every upstream fails over: the last one's reply is the answer.
+    b.set_behavior(Behavior::ServFail);
+    let r = ask_in_process(&failover, &format!("{NAME} A")).await;
+    assert_eq!(r.rcode, "SERVFAIL");
+    assert_eq!((a.queries_for(NAME), b.queries_for(NAME)), (3, 2));
+}

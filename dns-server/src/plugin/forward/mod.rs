@@ -17,6 +17,7 @@
 //!     policy random|round_robin|sequential           # (random)
 //!     max_concurrent INTEGER           # REFUSED above this many queries in flight
 //!     next RCODE...                    # these upstream rcodes go to the next plugin instead
+//!     failover RCODE...                # these upstream rcodes make the next upstream be tried
 //!     failfast_all_unhealthy_upstreams # SERVFAIL at once when every upstream is down
 //! }
 //! ```
@@ -34,7 +35,10 @@
 //! while it has failures, a background probe (`. IN NS`, or `domain NAME`) runs every
 //! `health_check` interval and a reply of any rcode clears them. When every upstream is down they
 //! are all tried in random order anyway (as CoreDNS does), unless
-//! `failfast_all_unhealthy_upstreams`. No reply from any → SERVFAIL.
+//! `failfast_all_unhealthy_upstreams`. No reply from any → SERVFAIL. A reply whose rcode `failover`
+//! lists makes the next upstream be tried; the last upstream's reply is answered whatever its
+//! rcode (and the reply kept from an earlier one when the later ones give none), as CoreDNS does.
+//! `next` applies to the reply finally chosen.
 //!
 //! A resolv.conf naming systemd-resolved's stub (127.0.0.53, 127.0.0.54) would send every query
 //! back to this host, where in a pod or with `hostNetwork` the stub address may reach rollcall
@@ -116,6 +120,8 @@ pub struct Config {
     /// 0: no limit.
     pub max_concurrent: u32,
     pub next: Vec<ResponseCode>,
+    /// Replies with these rcodes make the next upstream be tried (`failover`).
+    pub failover: Vec<ResponseCode>,
     pub failfast: bool,
 }
 
@@ -135,6 +141,7 @@ impl Config {
             policy: Policy::Random,
             max_concurrent: 0,
             next: Vec::new(),
+            failover: Vec::new(),
             failfast: false,
         }
     }
@@ -169,13 +176,11 @@ impl Config {
         if self.max_concurrent > 0 {
             out.push_str(&format!("; max_concurrent {}", self.max_concurrent));
         }
-        if !self.next.is_empty() {
-            let next: Vec<&str> = self
-                .next
-                .iter()
-                .map(|r| crate::dns::rcode_name(*r))
-                .collect();
-            out.push_str(&format!("; next {}", next.join(" ")));
+        for (label, codes) in [("next", &self.next), ("failover", &self.failover)] {
+            if !codes.is_empty() {
+                let names: Vec<&str> = codes.iter().map(|r| crate::dns::rcode_name(*r)).collect();
+                out.push_str(&format!("; {label} {}", names.join(" ")));
+            }
         }
         if self.failfast {
             out.push_str("; failfast_all_unhealthy_upstreams");
@@ -327,7 +332,10 @@ impl Forward {
         let tcp =
             self.config.force_tcp || (query.transport == Transport::Tcp && !self.config.prefer_udp);
         let mut last_error = String::from("no upstream was tried");
-        for &i in order.iter() {
+        // A `failover` reply, answered if no later upstream does better.
+        let mut kept: Option<Message> = None;
+        let last = order.len().saturating_sub(1);
+        for (position, &i) in order.iter().enumerate() {
             let upstream = &self.upstreams[i];
             if any_healthy && upstream.is_down(max_fails) {
                 continue;
@@ -377,10 +385,11 @@ impl Forward {
                     upstream.record_success();
                     let rcode = msg.metadata.response_code;
                     upstream.count_reply(rcode, attempt.elapsed());
-                    if self.config.next.contains(&rcode) {
-                        return next.serve(query).await;
+                    if position < last && self.config.failover.contains(&rcode) {
+                        kept = Some(msg);
+                        continue;
                     }
-                    return Ok(reply_from(msg));
+                    return self.answer(msg, query, next).await;
                 }
                 Err(error) => {
                     upstream.stats.failures.fetch_add(1, Relaxed);
@@ -390,7 +399,18 @@ impl Forward {
                 }
             }
         }
-        Err(PluginError::Upstream(format!("forward: {last_error}")))
+        match kept {
+            Some(msg) => self.answer(msg, query, next).await,
+            None => Err(PluginError::Upstream(format!("forward: {last_error}"))),
+        }
+    }
+
+    /// The upstream's reply, or the rest of the chain's when `next` lists its rcode.
+    async fn answer<'a>(&'a self, msg: Message, query: &'a Query, next: Next<'a>) -> PluginResult {
+        if self.config.next.contains(&msg.metadata.response_code) {
+            return next.serve(query).await;
+        }
+        Ok(reply_from(msg))
     }
 
     /// Start one probe loop per upstream (at serve time, never under `check`). A loop sleeps

@@ -130,7 +130,19 @@ pub fn parse(ctx: &SetupContext<'_>, d: &Directive) -> Result<Config, SetupError
                     config.next.push(parse_rcode(t)?);
                 }
             }
-            "tls" | "tls_servername" | "failover" | "max_idle_conns" => {
+            "failover" => {
+                if prop.args.is_empty() {
+                    return Err(args::err(
+                        &prop.name,
+                        NAME,
+                        "failover needs at least one RCODE",
+                    ));
+                }
+                for t in &prop.args {
+                    config.failover.push(parse_rcode(t)?);
+                }
+            }
+            "tls" | "tls_servername" | "max_idle_conns" => {
                 return Err(args::err(
                     &prop.name,
                     NAME,
