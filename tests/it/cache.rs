@@ -166,3 +166,33 @@ async fn nxdomain_is_cached_for_the_soa_minimum_while_cluster_denials_stay_live(
         at.duration_since(sent)
     );
 }
+
+/// A popular external name expiring: twenty clients asking at once over UDP send one query
+/// upstream; the rest wait for it and are answered from the cache.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_misses_go_upstream_once() {
+    use rollcall_tests::upstream::{Behavior, TestUpstream};
+    let up = TestUpstream::start().await.expect("test upstream binds");
+    up.add_a("www.example.org", &["192.0.2.10".parse().expect("ip")]);
+    up.set_behavior(Behavior::Delay(Duration::from_millis(300)));
+    let corefile = format!(
+        ".:0 {{\n    bind 127.0.0.1\n    cache 30\n    forward . {}\n}}\n",
+        up.addr
+    );
+    let server = TestServer::start_text(&corefile, &scratch_dir("cache-coalesce")).await;
+    let asks = (0..20).map(|_| ask_hickory(server.addr, "www.example.org. A", Transport::Udp));
+    let answers = futures_util::future::join_all(asks).await;
+    for a in &answers {
+        // TTL 30 (the cache's cap), counting down: 29 if a second went by.
+        let ok = matches!(
+            a.answer.as_slice(),
+            [one] if one == "www.example.org. 30 IN A 192.0.2.10" || one == "www.example.org. 29 IN A 192.0.2.10"
+        );
+        assert!(ok, "{a:?}");
+    }
+    assert_eq!(
+        up.queries_for("www.example.org"),
+        1,
+        "one query went upstream"
+    );
+}

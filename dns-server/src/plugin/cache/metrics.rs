@@ -88,5 +88,11 @@ impl MetricsSource for CacheMetrics {
             &base,
             s.served_stale.load(Relaxed),
         );
+        out.counter(
+            "rollcall_cache_coalesced_total",
+            "Misses answered by waiting for an identical query already asking the rest of the chain.",
+            &base,
+            s.coalesced.load(Relaxed),
+        );
     }
 }

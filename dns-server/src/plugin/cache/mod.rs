@@ -8,6 +8,11 @@
 //! and TTL; replies carry that TTL (counting down as the entry ages), except with `keepttl`.
 //! A cached reply is not authoritative (AA is cleared), as in CoreDNS.
 //!
+//! Unlike CoreDNS, concurrent misses for one key are coalesced: the first goes down the chain,
+//! the others wait for it (at most 6 s) and are answered from what it cached, so a popular name
+//! expiring sends one query upstream, not one per client (`rollcall_cache_coalesced_total`). A
+//! reply that is not cached leaves each waiter to ask the chain itself.
+//!
 //! ## Syntax
 //! ```text
 //! cache [TTL] [ZONES...] {
@@ -117,6 +122,8 @@ pub struct CacheStats {
     pub prefetches: AtomicU64,
     /// Replies answered from an expired entry (`serve_stale`).
     pub served_stale: AtomicU64,
+    /// Misses answered by waiting for an identical query already asking the chain.
+    pub coalesced: AtomicU64,
 }
 
 impl CacheStats {
@@ -177,6 +184,57 @@ struct Shared {
     store: Store,
     stats: Arc<CacheStats>,
     clock: Clock,
+    /// Misses on their way down the chain, by key: a second query for the same key waits for
+    /// the first instead of asking the chain again (see [`Coalesced`]).
+    in_flight: std::sync::Mutex<std::collections::HashMap<u64, tokio::sync::watch::Receiver<bool>>>,
+}
+
+/// How long a query waits for an identical one already on its way down the chain before it
+/// asks the chain itself (a little more than `forward`'s overall timeout).
+const COALESCE_WAIT: Duration = Duration::from_secs(6);
+
+/// The first miss for a key: it asks the chain; when it is dropped (answered, failed or
+/// cancelled), the key leaves `in_flight` and the queries waiting for it look again.
+struct Coalesced<'a> {
+    shared: &'a Shared,
+    key: u64,
+    done: tokio::sync::watch::Sender<bool>,
+}
+
+impl Drop for Coalesced<'_> {
+    fn drop(&mut self) {
+        self.shared
+            .in_flight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&self.key);
+        self.done.send_replace(true);
+    }
+}
+
+/// What a miss does: lead (ask the chain), or wait for the query that leads.
+enum MissRole<'a> {
+    Lead(Coalesced<'a>),
+    Wait(tokio::sync::watch::Receiver<bool>),
+}
+
+impl Shared {
+    fn miss_role(&self, key: u64) -> MissRole<'_> {
+        let mut in_flight = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(rx) = in_flight.get(&key) {
+            return MissRole::Wait(rx.clone());
+        }
+        let (done, rx) = tokio::sync::watch::channel(false);
+        in_flight.insert(key, rx);
+        MissRole::Lead(Coalesced {
+            shared: self,
+            key,
+            done,
+        })
+    }
 }
 
 /// Why a reply reaches [`Shared::admit`]: a lookup that missed, or a background refresh
@@ -206,6 +264,7 @@ impl Cache {
                 store,
                 stats: Arc::new(CacheStats::default()),
                 clock,
+                in_flight: std::sync::Mutex::default(),
             }),
         }
     }
@@ -503,16 +562,38 @@ impl Plugin for Cache {
                 self.spawn_refresh(&entry, key, query, next, disabled);
                 PluginFuture::ready(shared.respond(&entry, query, now, true))
             }
-            Lookup::Miss => next.serve(query).map(move |result| {
-                shared.admit(
-                    key,
-                    query,
-                    result,
-                    shared.clock.now_ms(),
-                    disabled,
-                    Origin::Miss,
-                )
-            }),
+            Lookup::Miss => match shared.miss_role(key) {
+                MissRole::Lead(lead) => next.serve(query).map(move |result| {
+                    let reply = shared.admit(
+                        key,
+                        query,
+                        result,
+                        shared.clock.now_ms(),
+                        disabled,
+                        Origin::Miss,
+                    );
+                    drop(lead);
+                    reply
+                }),
+                MissRole::Wait(mut done) => PluginFuture::boxed(async move {
+                    let _ = tokio::time::timeout(COALESCE_WAIT, done.wait_for(|d| *d)).await;
+                    let now = shared.clock.now_ms();
+                    if let Lookup::Fresh(entry) = shared.lookup(key, query, now) {
+                        CacheStats::bump(&shared.stats.coalesced);
+                        return shared.respond(&entry, query, now, false);
+                    }
+                    // Not cacheable (or the first query failed): ask the chain for this one.
+                    let result = next.serve(query).await;
+                    shared.admit(
+                        key,
+                        query,
+                        result,
+                        shared.clock.now_ms(),
+                        disabled,
+                        Origin::Miss,
+                    )
+                }),
+            },
         }
     }
 }

@@ -572,3 +572,37 @@ async fn serve_stale_verify_answers_stale_only_when_the_chain_fails() {
     h.ask(&web).await.unwrap();
     assert_eq!(h.upstream.calls(), 3, "and caches the new answer");
 }
+
+#[tokio::test]
+async fn concurrent_misses_for_one_key_ask_the_chain_once() {
+    let h = Harness::with(config(), true);
+    h.upstream.set(answer("web.example.", 1, 30));
+    let (a, b, c) = (q("web.example."), q("WEB.example."), q("web.example."));
+    let (ra, rb, rc) = tokio::join!(h.ask(&a), h.ask(&b), h.ask(&c));
+    for r in [&ra, &rb, &rc] {
+        assert_eq!(r.as_ref().unwrap().answers.len(), 1, "{r:?}");
+    }
+    assert_eq!(h.upstream.calls(), 1, "one query went down the chain");
+    assert_eq!(h.stat(|s| &s.coalesced), 2);
+    assert!(h.cache.shared.in_flight.lock().unwrap().is_empty());
+    // The waiter answers in its own spelling.
+    assert_eq!(rb.unwrap().answers[0].name.to_string(), "WEB.example.");
+}
+
+#[tokio::test]
+async fn a_cancelled_leader_lets_its_waiters_ask_the_chain() {
+    let h = Harness::with(config(), true);
+    h.upstream.set(answer("web.example.", 1, 30));
+    let web = q("web.example.");
+    let next = Next::new(&h.chain[1..]);
+    let mut leader = h.cache.serve(&web, next);
+    // Started, then dropped before its reply (a client that went away).
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    assert!(std::pin::Pin::new(&mut leader).poll(&mut cx).is_pending());
+    let waiter = h.cache.serve(&web, next);
+    drop(leader);
+    assert!(waiter.await.is_ok());
+    assert_eq!(h.upstream.calls(), 2, "the waiter asked for itself");
+    assert!(h.cache.shared.in_flight.lock().unwrap().is_empty());
+}
