@@ -10,6 +10,7 @@ mod eureka_clients;
 mod eureka_dns;
 mod eureka_replication;
 mod forward;
+mod fuzz;
 mod golden;
 mod hosts;
 mod http;
