@@ -153,7 +153,7 @@ async fn mutated_queries_never_panic_and_get_well_formed_replies() {
     let server = TestServer::start_text(COREFILE, &fixtures().join("k8s")).await;
     let seeds = seeds();
     let src: SocketAddr = "127.0.0.1:5353".parse().unwrap();
-    let mut rng = Rng(0x5EED_0F_F0_22);
+    let mut rng = Rng(0x005E_ED0F_F022);
     let (mut replies, mut silent) = (0u32, 0u32);
     for round in 0..200_000u32 {
         let base = &seeds[rng.below(seeds.len())];
