@@ -200,3 +200,50 @@ async fn mutated_queries_never_panic_and_get_well_formed_replies() {
     eprintln!("fuzz: {replies} replies, {silent} dropped");
     assert!(replies > 100_000, "{replies} replies, {silent} dropped");
 }
+
+/// Mutated Corefiles (kubeadm's and the one above): setup either succeeds or names what is
+/// wrong with a position; it never panics.
+#[test]
+fn mutated_corefiles_never_panic() {
+    let kubeadm = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../corefile/tests/data/kubeadm.Corefile"),
+    )
+    .unwrap();
+    let seeds: Vec<Vec<char>> = [kubeadm.as_str(), COREFILE]
+        .iter()
+        .map(|s| s.chars().collect())
+        .collect();
+    let alphabet: Vec<char> = "{}\"'#$.:/\\ \n\tabc019-_*@()[]".chars().collect();
+    let options = corefile::ParseOptions::with_env(|_| None);
+    let dir = fixtures().join("k8s");
+    let mut rng = Rng(0x00C0_FEF1_1E00);
+    let (mut ok, mut refused) = (0u32, 0u32);
+    for round in 0..3_000u32 {
+        let mut text = seeds[rng.below(seeds.len())].clone();
+        for _ in 0..=rng.below(3) {
+            let at = rng.below(text.len() + 1);
+            match rng.below(3) {
+                0 if at < text.len() => {
+                    text.remove(at);
+                }
+                1 => text.insert(at, alphabet[rng.below(alphabet.len())]),
+                _ => text.truncate(at),
+            }
+        }
+        let text: String = text.into_iter().collect();
+        match rollcall::load_corefile_str(&text, "Corefile", &dir, &options, 0) {
+            Ok(_) => ok += 1,
+            Err(e) => {
+                refused += 1;
+                let message = e.to_string();
+                assert!(
+                    message.contains("Corefile") && !message.is_empty(),
+                    "round {round}: an error must say where: {message}"
+                );
+            }
+        }
+    }
+    eprintln!("corefile fuzz: {ok} set up, {refused} refused");
+    assert!(refused > 0 && ok > 0);
+}

@@ -517,4 +517,48 @@ mod tests {
             BodyFormat::Json
         );
     }
+
+    /// Seeded byte mutations of a JSON and an XML registration: decoding answers Ok or a
+    /// message for the 400, never panics.
+    #[test]
+    fn mutated_bodies_never_panic() {
+        let json_body = r#"{"instance":{"instanceId":"i-1","hostName":"h","app":"ORDERS","ipAddr":"10.0.0.5","status":"UP","overriddenStatus":"UNKNOWN","port":{"$":8080,"@enabled":"true"},"securePort":{"$":8443,"@enabled":"false"},"countryId":1,"dataCenterInfo":{"@class":"com.netflix.appinfo.InstanceInfo$DefaultDataCenterInfo","name":"MyOwn"},"leaseInfo":{"renewalIntervalInSecs":30,"durationInSecs":90},"metadata":{"zone":"a"},"lastDirtyTimestamp":"1700000000000"}}"#;
+        let xml_body = r#"<instance><instanceId>i-1</instanceId><hostName>h</hostName><app>ORDERS</app><ipAddr>10.0.0.5</ipAddr><status>UP</status><port enabled="true">8080</port><dataCenterInfo class="com.netflix.appinfo.InstanceInfo$DefaultDataCenterInfo"><name>MyOwn</name></dataCenterInfo><leaseInfo><durationInSecs>90</durationInSecs></leaseInfo><metadata><zone>a</zone></metadata></instance>"#;
+        let mut state: u64 = 0x0BAD_F00D_1234_5678;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let (mut ok, mut refused) = (0, 0);
+        for round in 0..20_000u64 {
+            let (seed, format) = if round % 2 == 0 {
+                (json_body, BodyFormat::Json)
+            } else {
+                (xml_body, BodyFormat::Xml)
+            };
+            let mut bytes = seed.as_bytes().to_vec();
+            for _ in 0..=(next() % 4) {
+                let len = bytes.len() as u64;
+                let at = usize::try_from(next() % (len + 1)).unwrap_or(0);
+                match next() % 3 {
+                    0 if at < bytes.len() => bytes[at] = (next() % 256) as u8,
+                    1 => bytes.insert(
+                        at,
+                        b"{}[]<>\"/:,$@0a "[usize::try_from(next() % 15).unwrap_or(0)],
+                    ),
+                    _ => bytes.truncate(at),
+                }
+            }
+            match decode_instance(&bytes, format, "ORDERS", NOW, 90) {
+                Ok(_) => ok += 1,
+                Err(message) => {
+                    assert!(!message.is_empty());
+                    refused += 1;
+                }
+            }
+        }
+        assert!(ok > 0 && refused > 0, "{ok} decoded, {refused} refused");
+    }
 }
