@@ -14,6 +14,7 @@ mod fuzz;
 mod golden;
 mod hosts;
 mod http;
+mod k8s_external;
 mod kube_deploy;
 mod kube_outage;
 mod kube_setup;

@@ -21,6 +21,7 @@ pub mod eureka;
 pub mod forward;
 pub mod health;
 pub mod hosts;
+pub mod k8s_external;
 pub mod kubernetes;
 pub mod loadbalance;
 pub mod local;

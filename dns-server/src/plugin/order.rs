@@ -87,7 +87,7 @@ pub const CHAIN: &[DirectiveSpec] = &[
     spec("route53", NotYet),
     spec("azure", NotYet),
     spec("clouddns", NotYet),
-    spec("k8s_external", NotYet),
+    spec("k8s_external", Implemented(super::k8s_external::setup)),
     // eureka runs before kubernetes: its zone usually sits inside the cluster zone
     // (registry.cluster.local), and the more specific zone must get the first look.
     spec("eureka", Implemented(super::eureka::setup::setup)),

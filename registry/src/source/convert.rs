@@ -125,12 +125,42 @@ pub fn service(svc: &Service) -> Result<ServiceRecord, ConvertError> {
         })
         .collect::<Result<Vec<_>, _>>()?;
 
+    let external_ips = external_ips(svc)?;
     Ok(ServiceRecord {
         name,
         namespace,
         kind,
         ports,
+        external_ips,
     })
+}
+
+/// `spec.externalIPs`, then the load balancer's ingress IPs (hostnames are not addresses).
+fn external_ips(svc: &Service) -> Result<Box<[IpAddr]>, ConvertError> {
+    let spec_ips = svc
+        .spec
+        .as_ref()
+        .and_then(|s| s.external_ips.as_deref())
+        .unwrap_or_default();
+    let ingress = svc
+        .status
+        .as_ref()
+        .and_then(|s| s.load_balancer.as_ref())
+        .and_then(|lb| lb.ingress.as_deref())
+        .unwrap_or_default();
+    let mut ips = Vec::new();
+    for (i, ip) in spec_ips.iter().enumerate() {
+        ips.push(parse_ip(&format!("spec.externalIPs[{i}]"), ip)?);
+    }
+    for (i, entry) in ingress.iter().enumerate() {
+        if let Some(ip) = entry.ip.as_deref().filter(|ip| !ip.is_empty()) {
+            let ip = parse_ip(&format!("status.loadBalancer.ingress[{i}].ip"), ip)?;
+            if !ips.contains(&ip) {
+                ips.push(ip);
+            }
+        }
+    }
+    Ok(ips.into_boxed_slice())
 }
 
 pub fn endpoint_slice(slice: &EndpointSlice) -> Result<EndpointSliceRecord, ConvertError> {

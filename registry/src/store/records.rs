@@ -104,6 +104,9 @@ pub struct ServiceRecord {
     pub namespace: Arc<str>,
     pub kind: ServiceKind,
     pub ports: Vec<PortRecord>,
+    /// `spec.externalIPs` then `status.loadBalancer.ingress[].ip`, for `k8s_external` (empty
+    /// for nearly every Service: an empty box allocates nothing).
+    pub external_ips: Box<[IpAddr]>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

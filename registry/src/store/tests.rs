@@ -13,6 +13,7 @@ fn svc(name: &str, ns: &str, kind: ServiceKind) -> ClusterObject {
         namespace: ns.into(),
         kind,
         ports: vec![],
+        external_ips: Box::default(),
     })
 }
 

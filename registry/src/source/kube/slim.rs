@@ -9,7 +9,9 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Namespace, Pod, PodIP, PodStatus, Service, ServiceSpec};
+use k8s_openapi::api::core::v1::{
+    LoadBalancerStatus, Namespace, Pod, PodIP, PodStatus, Service, ServiceSpec, ServiceStatus,
+};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointPort, EndpointSlice};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::{Deserialize, Deserializer};
@@ -122,16 +124,26 @@ impl<'de> Deserialize<'de> for SlimNamespace {
 
 impl<'de> Deserialize<'de> for SlimService {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        /// Of the status, only the load balancer's ingress addresses (for `k8s_external`).
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Status {
+            load_balancer: Option<LoadBalancerStatus>,
+        }
         #[derive(Deserialize)]
         struct Shadow {
             metadata: Meta,
             spec: Option<ServiceSpec>,
+            status: Option<Status>,
         }
         let s = Shadow::deserialize(d)?;
         Ok(SlimService(Service {
             metadata: s.metadata.into(),
             spec: s.spec,
-            status: None,
+            status: s.status.map(|st| ServiceStatus {
+                load_balancer: st.load_balancer,
+                ..ServiceStatus::default()
+            }),
         }))
     }
 }
@@ -228,12 +240,25 @@ mod tests {
         let svc = json!({
             "apiVersion": "v1", "kind": "Service",
             "metadata": {"name": "web", "namespace": "apps", "labels": {"app": "web"}},
-            "spec": {"clusterIP": "10.96.0.1", "ports": [{"name": "http", "port": 80}]},
-            "status": {"loadBalancer": {}}
+            "spec": {"clusterIP": "10.96.0.1", "ports": [{"name": "http", "port": 80}],
+                     "type": "LoadBalancer", "externalIPs": ["192.0.2.7"]},
+            "status": {"loadBalancer": {"ingress": [{"ip": "203.0.113.9"}, {"hostname": "lb.example"}]},
+                       "conditions": [{"type": "x", "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z", "reason": "r", "message": "m"}]}
         });
         let slim: SlimService = serde_json::from_value(svc.clone()).unwrap();
         let full: Service = serde_json::from_value(svc).unwrap();
         assert_eq!(convert::service(&slim.0), convert::service(&full));
+        let ips: Vec<String> = convert::service(&slim.0)
+            .unwrap()
+            .external_ips
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            ips,
+            ["192.0.2.7", "203.0.113.9"],
+            "externalIPs, then the load balancer's"
+        );
         assert_eq!(
             slim.0.metadata.labels.as_ref().map(|l| l["app"].as_str()),
             Some("web")
