@@ -1,6 +1,7 @@
 //! rollcall's integration tests, one binary (as hickory-dns keeps them): each module drives the
 //! real server through real sockets or the real binary.
 
+mod acl;
 mod autopath;
 mod cache;
 mod cli;

@@ -11,6 +11,7 @@
 //!
 //! The order plugins run in is fixed by [`order`], never by the order of lines in a Corefile.
 
+pub mod acl;
 pub mod any;
 pub mod autopath;
 pub mod bufsize;
@@ -184,6 +185,9 @@ pub enum PluginError {
     /// A plugin's own limit was hit (e.g. `forward`'s `max_concurrent`): the client is refused.
     #[error("overloaded: {0}")]
     Overloaded(String),
+    /// The query gets no reply at all (`acl`'s `drop`).
+    #[error("dropped: {0}")]
+    Dropped(&'static str),
 }
 
 impl PluginError {
@@ -192,7 +196,10 @@ impl PluginError {
         match self {
             // Nothing in the chain claims the name: it is outside every zone rollcall answers
             // (and no `forward` takes it).
-            PluginError::NoNextPlugin | PluginError::Overloaded(_) => ResponseCode::Refused,
+            // `Dropped` is never answered (the dispatcher sends nothing); REFUSED if it ever were.
+            PluginError::NoNextPlugin | PluginError::Overloaded(_) | PluginError::Dropped(_) => {
+                ResponseCode::Refused
+            }
             PluginError::Upstream(_) | PluginError::Internal(_) => ResponseCode::ServFail,
         }
     }

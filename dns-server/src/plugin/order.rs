@@ -70,7 +70,7 @@ pub const CHAIN: &[DirectiveSpec] = &[
     spec("dnstap", NotYet),
     spec("local", Implemented(super::local::setup)),
     spec("dns64", NotYet),
-    spec("acl", NotYet),
+    spec("acl", Repeatable(super::acl::setup)),
     spec("any", Implemented(super::any::setup)),
     spec("chaos", Implemented(super::chaos::setup)),
     spec("loadbalance", Implemented(super::loadbalance::setup)),

@@ -12,7 +12,7 @@ use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, B
 
 use super::query::{Query, Transport, fqdn_lower, in_zone};
 use crate::metrics::{Observation, ZoneMetrics};
-use crate::plugin::{Next, Plugin, PluginResult, Reply};
+use crate::plugin::{Next, Plugin, PluginError, PluginResult, Reply};
 use crate::setup::BlockOptions;
 
 /// An OPT record without options: root name, type, class, TTL, RDLENGTH.
@@ -142,6 +142,10 @@ impl Dispatcher {
         };
         let reply = match result {
             Ok(reply) => reply,
+            Err(PluginError::Dropped(why)) => {
+                tracing::debug!(qname = %query.name, %src, why, "query dropped");
+                return None;
+            }
             Err(error) => {
                 tracing::debug!(qname = %query.name, qtype = %query.qtype, %error, "chain failed");
                 error_reply(error.rcode())

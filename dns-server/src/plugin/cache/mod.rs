@@ -452,8 +452,11 @@ impl Shared {
     fn cacheable(&self, result: &PluginResult) -> Option<(Kind, u32)> {
         let reply = match result {
             Ok(reply) => reply,
-            // Nothing answered, or `forward` shed load: neither says anything about the name.
-            Err(PluginError::NoNextPlugin | PluginError::Overloaded(_)) => return None,
+            // Nothing answered, `forward` shed load, or `acl` dropped it: none says anything
+            // about the name.
+            Err(
+                PluginError::NoNextPlugin | PluginError::Overloaded(_) | PluginError::Dropped(_),
+            ) => return None,
             Err(PluginError::Upstream(_) | PluginError::Internal(_)) => return self.servfail(),
         };
         if reply.truncated {
