@@ -38,6 +38,7 @@ fn corefile(upstream: SocketAddr) -> String {
 }}
 whole.example:0 {{
     bind 127.0.0.1
+    nsid replica-a
     template IN A big.whole.example {{
 {big}    }}
     template IN A glue.whole.example {{
@@ -252,6 +253,36 @@ async fn small_plugins_over_udp_and_tcp() {
         40
     );
     assert_eq!(asked_upstream(), 0);
+
+    // nsid (whole.example's block): only to a client that asks, and kept in a truncated reply
+    // within the client's size.
+    let asked = dig(
+        addr,
+        &[
+            "+notcp",
+            "+nsid",
+            "+bufsize=512",
+            "+ignore",
+            "big.whole.example",
+            "A",
+        ],
+    );
+    assert!(asked.contains("(\"replica-a\")"), "{asked}");
+    assert!(flags(&asked).contains(&"tc".to_string()), "{asked}");
+    assert!(!asked.contains("extra bytes"), "{asked}");
+    let rcvd: usize = asked
+        .lines()
+        .find_map(|l| l.split("MSG SIZE  rcvd: ").nth(1))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no message size:\n{asked}"));
+    assert!(rcvd <= 512, "{asked}");
+    let not_asked = dig(addr, &["+notcp", "glue.whole.example", "A"]);
+    assert!(!not_asked.contains("NSID"), "{not_asked}");
+    let other_block = dig(addr, &["+notcp", "+nsid", "localhost", "A"]);
+    assert!(
+        !other_block.contains("NSID"),
+        "no nsid in that block: {other_block}"
+    );
 
     // The wiring is real: a name that is not local does reach the upstream.
     let a = ask_dig(addr, "www.example.net. A", false);

@@ -86,7 +86,7 @@ fn trim(text: &str) -> String {
 /// The host's name, read once at setup (CoreDNS asks the OS per query; it does not change under
 /// a running server often enough to be worth a syscall per answer). `localhost` when unknown, as
 /// CoreDNS falls back.
-fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|h| h.trim().to_string())

@@ -29,6 +29,7 @@ pub mod local;
 pub mod log;
 pub mod loop_detect;
 pub mod minimal;
+pub mod nsid;
 pub mod order;
 pub mod prometheus;
 pub mod ready;

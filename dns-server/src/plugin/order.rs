@@ -56,7 +56,7 @@ pub const CHAIN: &[DirectiveSpec] = &[
     spec("timeouts", NotYet),
     spec("multisocket", NotYet),
     spec("reload", Implemented(super::reload::setup)),
-    spec("nsid", NotYet),
+    spec("nsid", Implemented(super::nsid::setup)),
     spec("bufsize", Implemented(super::bufsize::setup)),
     spec("bind", Implemented(setup_bind)),
     spec("debug", NotYet),

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use hickory_proto::op::{
     Edns, Header, Message, MessageType, Metadata, OpCode, ResponseCode, emit_message_parts,
 };
+use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption, NSIDPayload};
 use hickory_proto::rr::{DNSClass, Record, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
 
@@ -15,7 +16,7 @@ use crate::metrics::{Observation, ZoneMetrics};
 use crate::plugin::{Next, Plugin, PluginError, PluginResult, Reply};
 use crate::setup::BlockOptions;
 
-/// An OPT record without options: root name, type, class, TTL, RDLENGTH.
+/// An OPT record before its options: root name, type, class, TTL, RDLENGTH.
 const OPT_LEN: u16 = 11;
 
 /// The payload size rollcall advertises and the most it sends over UDP (RFC 9715 / DNS flag day 2020).
@@ -197,8 +198,22 @@ impl Dispatcher {
         let name = question.name().clone();
         let lower = fqdn_lower(&name);
         let route = self.route(&lower);
-        let options = route.map_or_else(BlockOptions::default, |r| r.options);
-        let edns = response_edns(options.payload);
+        let default_options;
+        let options = match route {
+            Some(r) => &r.options,
+            None => {
+                default_options = BlockOptions::default();
+                &default_options
+            }
+        };
+        let mut edns = response_edns(options.payload);
+        // RFC 5001: the identifier goes only to a client that asked for it.
+        if let (Some(e), Some(nsid)) = (edns.as_mut(), options.nsid.as_ref())
+            && client_edns.is_some_and(|c| c.options().get(EdnsCode::NSID).is_some())
+            && let Ok(payload) = NSIDPayload::new(nsid.clone())
+        {
+            e.options_mut().insert(EdnsOption::NSID(payload));
+        }
         let qtype = question.query_type();
         if matches!(qtype, RecordType::AXFR | RecordType::IXFR) {
             return Err((ResponseCode::Refused, edns));
@@ -267,7 +282,15 @@ fn encode(
         e.set_rcode_high(metadata.response_code.high());
         Record::from(&e)
     });
-    let opt_room = if opt.is_some() { OPT_LEN } else { 0 };
+    let opt_room = edns.map_or(0, |e| {
+        let options: usize = e
+            .options()
+            .options
+            .iter()
+            .map(|(_, o)| 4 + usize::from(o.len()))
+            .sum();
+        OPT_LEN.saturating_add(u16::try_from(options).unwrap_or(u16::MAX))
+    });
     let emit = |additionals: &[Record]| -> Result<(Vec<u8>, bool), hickory_proto::ProtoError> {
         let mut buf = Vec::with_capacity(512);
         let mut encoder = BinEncoder::new(&mut buf);

@@ -253,7 +253,7 @@ pub fn dispatchers(setup: &Setup) -> Vec<(SocketAddr, Arc<Dispatcher>)> {
                         zone,
                         chain: Arc::clone(&chains[i]),
                         metrics,
-                        options: block.options,
+                        options: block.options.clone(),
                     }
                 })
                 .collect();

@@ -271,15 +271,18 @@ pub struct SetupContext<'a> {
     pub options: &'a mut BlockOptions,
 }
 
-/// Per-block settings the dispatcher applies before the chain runs. `Copy`, and read from the
-/// route the dispatcher already picked, so honouring them costs no allocation per query.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Per-block settings the dispatcher applies before and after the chain runs, read from the
+/// route the dispatcher already picked, so honouring them costs no allocation per query (but
+/// for the NSID a client asks for).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlockOptions {
     /// The EDNS UDP payload size the block advertises and the most it sends over UDP
     /// (`bufsize`; default [`EDNS_PAYLOAD`](crate::server::dispatch::EDNS_PAYLOAD)).
     pub payload: u16,
     /// CH-class queries enter the chain (`chaos`); otherwise every class but IN is refused.
     pub chaos: bool,
+    /// The name server identifier answered to queries that ask for it (`nsid`, RFC 5001).
+    pub nsid: Option<Vec<u8>>,
 }
 
 impl Default for BlockOptions {
@@ -287,6 +290,7 @@ impl Default for BlockOptions {
         BlockOptions {
             payload: crate::server::dispatch::EDNS_PAYLOAD,
             chaos: false,
+            nsid: None,
         }
     }
 }

@@ -1,0 +1,45 @@
+//! # nsid
+//!
+//! Adds the name server identifier (RFC 5001) to replies, as CoreDNS's `nsid` does: a query
+//! whose OPT record carries an (empty) NSID option gets one back with DATA, so an operator can
+//! tell which replica answered. Queries that do not ask get nothing extra. It configures the
+//! block rather than joining the chain: the dispatcher adds the option (see
+//! [`crate::setup::BlockOptions`]).
+//!
+//! ## Syntax
+//! ```text
+//! nsid [DATA...]
+//! ```
+//! DATA (several words are joined by spaces) defaults to the host's name, e.g. the pod's name.
+
+use corefile::Directive;
+
+use crate::plugin::order::SetupResult;
+use crate::setup::{SetupContext, args};
+
+/// RFC 5001 leaves the size open; a whole OPT option carries at most 65,535 bytes, and a reply
+/// should stay small.
+const MAX_NSID: usize = 512;
+
+pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
+    args::no_block(d)?;
+    let data = if d.args.is_empty() {
+        super::chaos::hostname()
+    } else {
+        d.args
+            .iter()
+            .map(|t| t.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    if data.len() > MAX_NSID {
+        return Err(args::err(
+            &d.name,
+            "nsid",
+            format!("DATA is {} bytes; at most {MAX_NSID}", data.len()),
+        ));
+    }
+    *ctx.option_detail = Some(format!("NSID {data:?} to clients that ask"));
+    ctx.options.nsid = Some(data.into_bytes());
+    Ok(None)
+}
