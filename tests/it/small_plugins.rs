@@ -293,3 +293,28 @@ async fn small_plugins_over_udp_and_tcp() {
     );
     assert_eq!(upstream.queries_for("www.example.net."), 1);
 }
+
+/// dns64 in front of the cluster (with `allow_ipv4`, since dig asks over IPv4 loopback here):
+/// an IPv4-only Service's AAAA is synthesized inside 64:ff9b::/96; a dual-stack Service keeps
+/// its own AAAA; a missing name stays NXDOMAIN.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dns64_synthesizes_aaaa_for_ipv4_only_services() {
+    let corefile = ".:0 {\n    bind 127.0.0.1\n    dns64 {\n        allow_ipv4\n    }\n    kubernetes cluster.local {\n        manifests cluster\n    }\n}\n";
+    let server = TestServer::start_text(corefile, &fixtures().join("k8s")).await;
+    for tcp in [false, true] {
+        let a = ask_dig(server.addr, "web-service.apps.svc.cluster.local AAAA", tcp);
+        assert_eq!(
+            a.answer,
+            ["web-service.apps.svc.cluster.local. 5 IN AAAA 64:ff9b::a60:64"],
+            "{a:?}"
+        );
+        let dual = ask_dig(server.addr, "api.apps.svc.cluster.local AAAA", tcp);
+        assert_eq!(
+            dual.answer,
+            ["api.apps.svc.cluster.local. 5 IN AAAA fd00:10:96::101"],
+            "{dual:?}"
+        );
+        let missing = ask_dig(server.addr, "nope.apps.svc.cluster.local AAAA", tcp);
+        assert_eq!(missing.rcode, "NXDOMAIN", "{missing:?}");
+    }
+}

@@ -17,6 +17,7 @@ pub mod autopath;
 pub mod bufsize;
 pub mod cache;
 pub mod chaos;
+pub mod dns64;
 pub mod errors;
 pub mod eureka;
 pub mod forward;

@@ -69,7 +69,7 @@ pub const CHAIN: &[DirectiveSpec] = &[
     spec("log", Implemented(super::log::setup)),
     spec("dnstap", NotYet),
     spec("local", Implemented(super::local::setup)),
-    spec("dns64", NotYet),
+    spec("dns64", Implemented(super::dns64::setup)),
     spec("acl", Repeatable(super::acl::setup)),
     spec("any", Implemented(super::any::setup)),
     spec("chaos", Implemented(super::chaos::setup)),
