@@ -1,11 +1,12 @@
-//! Mutated queries against the in-process dispatcher, with most plugins in one chain (rewrite,
-//! autopath, cache, template, hosts, kubernetes, local, any, chaos, minimal, loadbalance,
-//! whoami): whatever the bytes, nothing panics, and every reply is one well-formed DNS response
+//! Mutated queries against the in-process dispatcher, with most plugins in one chain (nsid, acl,
+//! dns64, k8s_external, rewrite, autopath, cache, template, hosts, kubernetes, local, any, chaos,
+//! minimal, loadbalance, whoami): whatever the bytes, nothing panics, and every reply is one well-formed DNS response
 //! carrying the query's id. The mutations are seeded, so a failure reproduces.
 
 use std::net::SocketAddr;
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
+use hickory_proto::rr::rdata::opt::{EdnsOption, NSIDPayload};
 use hickory_proto::rr::{DNSClass, Name, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use rollcall::server::query::Transport;
@@ -14,6 +15,15 @@ use crate::support::{TestServer, fixtures};
 
 const COREFILE: &str = r#".:0 {
     bind 127.0.0.1
+    nsid fuzz
+    acl example.net {
+        drop type ANY
+        block net 10.0.0.0/8
+    }
+    dns64 {
+        allow_ipv4
+    }
+    k8s_external example.com
     any
     chaos rollcall-fuzz someone
     local
@@ -90,6 +100,8 @@ fn seeds() -> Vec<Vec<u8>> {
             DNSClass::IN,
         ),
         ("cluster.local.", RecordType::SOA, DNSClass::IN),
+        ("web-service.apps.example.com.", RecordType::A, DNSClass::IN),
+        ("www.example.net.", RecordType::ANY, DNSClass::IN),
     ];
     let mut out = Vec::new();
     for (i, (name, qtype, class)) in questions.iter().enumerate() {
@@ -103,6 +115,10 @@ fn seeds() -> Vec<Vec<u8>> {
                 let mut e = Edns::new();
                 e.set_max_payload(u16::try_from(512 + i * 300).unwrap());
                 e.set_dnssec_ok(i % 2 == 0);
+                if i % 3 == 0 {
+                    e.options_mut()
+                        .insert(EdnsOption::NSID(NSIDPayload::new(Vec::new()).unwrap()));
+                }
                 msg.set_edns(e);
             }
             out.push(msg.to_vec().unwrap());
