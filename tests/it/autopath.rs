@@ -87,12 +87,7 @@ async fn search_path_is_walked_on_the_server_for_the_asking_pod_only() {
         upstream.addr
     );
     let server = TestServer::start_text(&corefile, &dir).await;
-    let metrics = server
-        .other_listeners
-        .iter()
-        .find(|(w, _)| *w == "prometheus")
-        .map(|(_, a)| *a)
-        .expect("/metrics listener");
+    let metrics = server.listener("prometheus");
 
     // The apps pod's first search domain: an external name is found by walking to the bare
     // name, in one round trip; the answer CNAMEs the name asked to the name that answered

@@ -55,6 +55,22 @@ fn check_prints_the_plan_in_chain_order() {
     assert!(stdout.contains("manifests /srv/example"), "{stdout}");
 }
 
+/// `rollcall check` of `corefile/tests/data/FILE` succeeds; its plan.
+fn check_clean(file: &str) -> String {
+    let path = workspace().join("corefile/tests/data").join(file);
+    let out = Command::new(rollcall_bin())
+        .arg("check")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{file} must check clean:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// `rollcall check` printed these directives in this order (plugin.cfg's, not the Corefile's).
 fn assert_plan_order(stdout: &str, chain: &[&str]) {
     let positions: Vec<usize> = chain
@@ -73,18 +89,7 @@ fn assert_plan_order(stdout: &str, chain: &[&str]) {
 
 #[test]
 fn check_accepts_the_kubeadm_corefile_and_plans_it_in_chain_order() {
-    let path = workspace().join("corefile/tests/data/kubeadm.Corefile");
-    let out = Command::new(rollcall_bin())
-        .arg("check")
-        .arg(&path)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "kubeadm's Corefile must check clean:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = check_clean("kubeadm.Corefile");
     // plugin.cfg's order, whatever the Corefile's.
     let chain = [
         "reload",
@@ -104,18 +109,7 @@ fn check_accepts_the_kubeadm_corefile_and_plans_it_in_chain_order() {
 #[test]
 fn check_accepts_the_k3s_corefile_unchanged() {
     // k3s's default, byte for byte: NodeHosts and the custom/ imports need not exist.
-    let path = workspace().join("corefile/tests/data/k3s.Corefile");
-    let out = Command::new(rollcall_bin())
-        .arg("check")
-        .arg(&path)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "k3s's Corefile must check clean:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = check_clean("k3s.Corefile");
     assert!(
         stdout.contains(
             ". hosts: file /etc/coredns/NodeHosts; zones .; ttl 60; reload 15s; fallthrough (all zones)"

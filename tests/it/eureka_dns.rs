@@ -60,12 +60,7 @@ fn to_xml(name: &str, v: &Value) -> String {
 }
 
 pub fn eureka_addr(server: &TestServer) -> SocketAddr {
-    server
-        .other_listeners
-        .iter()
-        .find(|(what, _)| *what == "eureka")
-        .map(|(_, addr)| *addr)
-        .expect("the eureka directive bound its HTTP listener")
+    server.listener("eureka")
 }
 
 pub async fn register_json(addr: SocketAddr, app: &str, instance: &serde_json::Value) -> u16 {

@@ -55,12 +55,7 @@ async fn hosts_file_answers_falls_through_and_follows_edits() {
         upstream.addr
     );
     let server = TestServer::start_text(&corefile, &dir).await;
-    let metrics = server
-        .other_listeners
-        .iter()
-        .find(|(w, _)| *w == "prometheus")
-        .map(|(_, a)| *a)
-        .expect("/metrics listener");
+    let metrics = server.listener("prometheus");
 
     // The file's names: authoritative, `ttl 60`, for dig and for hickory over both transports.
     let a = dig(server.addr, "node1 A").await;

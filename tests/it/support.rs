@@ -68,6 +68,15 @@ impl TestServer {
     pub fn port(&self) -> u16 {
         self.addr.port()
     }
+
+    /// The address a plugin's own listener bound (`eureka`, `prometheus`, ...).
+    pub fn listener(&self, what: &str) -> SocketAddr {
+        self.other_listeners
+            .iter()
+            .find(|(w, _)| *w == what)
+            .map(|(_, a)| *a)
+            .unwrap_or_else(|| panic!("{what} bound no listener: {:?}", self.other_listeners))
+    }
 }
 
 impl Drop for TestServer {
