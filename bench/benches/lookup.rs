@@ -36,8 +36,8 @@ use registry::source::filter::Filter;
 use registry::source::manifests;
 use registry::store::{ObjectKind, Store};
 use rollcall::server::dispatch::Dispatcher;
-use rollcall::server::query::Transport;
-use rollcall::setup::StartContext;
+use rollcall::contract::Transport;
+use rollcall::contract::StartContext;
 use rollcall_bench::synth::{self, Options};
 use tokio_util::sync::CancellationToken;
 

@@ -8,6 +8,7 @@
 //! - [`metrics`]: the metrics registry, per-query DNS counters and the exposition format.
 //! - [`embedded`]: the bundled example cluster and Corefile behind `cargo run --release`.
 
+pub mod contract;
 pub mod dns;
 pub mod embedded;
 pub mod metrics;
@@ -41,5 +42,5 @@ pub enum LoadError {
     #[error("{0}")]
     Parse(#[from] corefile::ParseError),
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
-    Setup(Vec<setup::SetupError>),
+    Setup(Vec<contract::SetupError>),
 }

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use rollcall::server::query::Transport;
+use rollcall::contract::Transport;
 
 use crate::support::{
     Answer, TestServer, ask_hickory, scratch_dir, service_manifest, write_atomically,

@@ -434,7 +434,7 @@ fn without_reload_the_watch_stops_and_sigusr1_still_reloads() {
 async fn plugin_listeners_and_dns_sockets_are_handed_over_in_process() {
     use crate::http::request;
     use crate::support::ask_hickory;
-    use rollcall::server::query::Transport;
+    use rollcall::contract::Transport;
 
     let dir = scratch_dir("corefile-reload-sockets");
     let cluster = rollcall::embedded::write_cluster(&dir).unwrap();
@@ -519,7 +519,7 @@ async fn plugin_listeners_and_dns_sockets_are_handed_over_in_process() {
 async fn a_reload_waits_for_the_new_kubernetes_source_to_sync() {
     use crate::kube_support::Cluster;
     use crate::support::ask_hickory;
-    use rollcall::server::query::Transport;
+    use rollcall::contract::Transport;
     use rollcall_tests::apiserver::ADMIN_TOKEN;
 
     let cluster = Cluster::start().await;

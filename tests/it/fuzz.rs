@@ -9,7 +9,7 @@ use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
 use hickory_proto::rr::rdata::opt::{EdnsOption, NSIDPayload};
 use hickory_proto::rr::{DNSClass, Name, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
-use rollcall::server::query::Transport;
+use rollcall::contract::Transport;
 
 use crate::support::{TestServer, fixtures};
 

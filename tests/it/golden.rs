@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use rollcall::server::query::Transport;
+use rollcall::contract::Transport;
 
 use crate::support::{Answer, TestServer, ask_dig, ask_hickory, ask_in_process, fixtures};
 

@@ -8,7 +8,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use rollcall::server::query::Transport;
+use rollcall::contract::Transport;
 use rollcall_tests::upstream::TestUpstream;
 
 use crate::http::request;

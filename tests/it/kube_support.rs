@@ -137,7 +137,7 @@ impl Rollcall {
             .respond(
                 &bytes,
                 "127.0.0.1:5353".parse().expect("addr"),
-                rollcall::server::query::Transport::Udp,
+                rollcall::contract::Transport::Udp,
             )
             .await
             .expect("a reply");

@@ -27,7 +27,7 @@ async fn changes_reach_answers_quickly() {
     let a = crate::support::ask_hickory(
         rc.addr,
         "svc-1.apps.svc.cluster.local. A",
-        rollcall::server::query::Transport::Udp,
+        rollcall::contract::Transport::Udp,
     )
     .await;
     assert!(a.answer[0].ends_with(&cluster_ip(1).to_string()), "{a:?}");

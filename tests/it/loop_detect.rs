@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rollcall::server::query::Transport;
+use rollcall::contract::Transport;
 use rollcall_tests::upstream::TestUpstream;
 
 use crate::netns::Netns;

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
 
-use rollcall::server::query::Transport;
+use rollcall::contract::Transport;
 
 use crate::http::request;
 use crate::kube_support::{Cluster, Rollcall, TOKEN};

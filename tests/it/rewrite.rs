@@ -2,7 +2,7 @@
 //! asked with dig (UDP and TCP) and hickory's client. The client only ever sees the name it
 //! asked, whatever name the cluster answered for.
 
-use rollcall::server::query::Transport;
+use rollcall::contract::Transport;
 
 use crate::support::{TestServer, ask_dig, ask_hickory, fixtures};
 

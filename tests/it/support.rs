@@ -15,7 +15,7 @@ use hickory_proto::op::{Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use rollcall::server::Running;
 use rollcall::server::dispatch::Dispatcher;
-use rollcall::server::query::Transport;
+use rollcall::contract::Transport;
 use tokio_util::sync::CancellationToken;
 
 pub fn fixtures() -> PathBuf {

@@ -1,13 +1,29 @@
-//! DNS helpers shared by the plugins that synthesize answers (kubernetes, eureka): record
-//! constructors, the SOA of a zone, dashed-IP and reverse-name conversions, and the negative
-//! answers (NXDOMAIN, NODATA) with their SOA.
+//! DNS helpers below the plugin contract (they import nothing of this crate): record
+//! constructors, dashed-IP and reverse-name conversions, resolv.conf, RCODE names, and the
+//! transport a query came over. A zone's SOA and negative answers are in
+//! [`crate::contract::zone`], since they build a `Reply`.
 
 pub mod names;
 pub mod records;
 pub mod resolv_conf;
-pub mod zone;
 
 use hickory_proto::op::ResponseCode;
+
+/// The transport a query came over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+impl Transport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+        }
+    }
+}
 
 /// The mnemonic dig and CoreDNS's logs use (`NOERROR`, `NXDOMAIN`, ...).
 pub fn rcode_name(rcode: ResponseCode) -> &'static str {

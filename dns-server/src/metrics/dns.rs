@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use super::expo::Exposition;
-use crate::server::query::Transport;
+use crate::dns::Transport;
 
 /// Counter shards per zone: seven single-writer shards and one shared. More than the cores
 /// rollcall usually gets (`--threads`).

@@ -34,10 +34,10 @@ use corefile::{Directive, Token};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 
-use super::order::SetupResult;
-use super::{Next, Plugin, PluginError, PluginFuture, Reply};
-use crate::server::query::{Query, in_zone};
-use crate::setup::{SetupContext, SetupError, args};
+use crate::contract::{
+    Next, Outcome, Plugin, PluginError, PluginFuture, Query, Reply, SetupContext, SetupError,
+    SetupResult, args, in_zone,
+};
 
 const NAME: &str = "acl";
 
@@ -230,7 +230,7 @@ pub fn setup(ctx: &mut SetupContext<'_>, stanzas: &[&Directive]) -> SetupResult 
         policies.len(),
         if policies.len() == 1 { "y" } else { "ies" }
     );
-    Ok(Some((Arc::new(Acl { policies }), detail)))
+    Ok(Outcome::Link(Arc::new(Acl { policies }), detail))
 }
 
 #[cfg(test)]

@@ -17,10 +17,9 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::rdata::HINFO;
 use hickory_proto::rr::{RData, Record, RecordType};
 
-use super::{Next, Plugin, PluginFuture, Reply};
-use crate::plugin::order::SetupResult;
-use crate::server::query::Query;
-use crate::setup::{SetupContext, args};
+use crate::contract::{
+    Next, Outcome, Plugin, PluginFuture, Query, Reply, SetupContext, SetupResult, args,
+};
 
 /// CoreDNS's TTL for the HINFO (the RFC's number, a wink rather than a requirement).
 const TTL: u32 = 8482;
@@ -49,7 +48,10 @@ impl Plugin for Any {
 pub fn setup(_ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
     args::no_args(d)?;
     args::no_block(d)?;
-    Ok(Some((Arc::new(Any), "HINFO for ANY (RFC 8482)".into())))
+    Ok(Outcome::Link(
+        Arc::new(Any),
+        "HINFO for ANY (RFC 8482)".into(),
+    ))
 }
 
 #[cfg(test)]

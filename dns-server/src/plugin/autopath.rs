@@ -47,18 +47,27 @@ use corefile::Directive;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RData};
 
-use super::kubernetes::{Kubernetes, PodsMode};
-use super::order::SetupResult;
-use super::{Next, Plugin, PluginFuture, PluginResult, Reply};
+use crate::contract::{
+    Next, Outcome, Plugin, PluginError, PluginFuture, PluginResult, Query, Reply, SetupContext,
+    SetupError, SetupResult, Zone, args, in_zone,
+};
 use crate::dns::records;
 use crate::dns::resolv_conf::search_domains;
 use crate::metrics::{Exposition, MetricsSource};
-use crate::server::query::{Query, in_zone};
-use crate::setup::{SetupContext, SetupError, args};
 
 const NAME: &str = "autopath";
 /// Where `@kubernetes` reads the node's search domains, as CoreDNS does.
 const HOST_RESOLV_CONF: &str = "/etc/resolv.conf";
+
+/// Who asks: the namespace of the client pod behind a query's source address, and the cluster
+/// zone the query is under. `@kubernetes` finds its provider (the block's `kubernetes`) in the
+/// block's [`Extensions`](crate::contract::Extensions) under `Arc<dyn ClientNamespace>`, as
+/// CoreDNS's autopath finds an `AutoPather`.
+pub trait ClientNamespace: Send + Sync {
+    fn client_namespace(&self, query: &Query) -> Option<(Arc<str>, &Zone)>;
+    /// Whether the provider can tell clients apart at all (kubernetes: `pods verified`).
+    fn knows_clients(&self) -> bool;
+}
 
 /// Where a client's search path comes from.
 enum SearchSource {
@@ -66,7 +75,7 @@ enum SearchSource {
     File(Vec<String>),
     /// `@kubernetes`: the client pod's namespace, then the node's search domains.
     Kubernetes {
-        plugin: OnceLock<Arc<Kubernetes>>,
+        plugin: OnceLock<Arc<dyn ClientNamespace>>,
         host_search: Vec<String>,
     },
 }
@@ -218,7 +227,7 @@ impl AutoPath {
         query: &Query,
         next: Next<'_>,
         walk: Walk,
-    ) -> Result<Option<(Name, Reply)>, super::PluginError> {
+    ) -> Result<Option<(Name, Reply)>, PluginError> {
         for domain in &walk.rest {
             let text = format!("{}.{domain}", walk.base);
             // A name over 255 octets cannot exist: that step is skipped.
@@ -323,27 +332,27 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
     if matches!(plugin.source, SearchSource::Kubernetes { .. }) {
         let linked = Arc::clone(&plugin);
         let at = resolv.clone();
-        ctx.block_links.push(Box::new(move |block| {
+        ctx.after_block(move |block| {
             let SearchSource::Kubernetes { plugin, .. } = &linked.source else {
                 return Ok(());
             };
-            let Some(kubernetes) = &block.kubernetes else {
+            let Some(kubernetes) = block.get::<Arc<dyn ClientNamespace>>() else {
                 return Err(SetupError::new(
                     &at.span,
                     NAME,
                     "@kubernetes: this server block has no kubernetes plugin",
                 ));
             };
-            if kubernetes.pods_mode() != PodsMode::Verified {
+            if !kubernetes.knows_clients() {
                 tracing::warn!(
                     "autopath @kubernetes does nothing unless the kubernetes plugin has `pods verified`"
                 );
             }
             let _ = plugin.set(Arc::clone(kubernetes));
             Ok(())
-        }));
+        });
     }
-    Ok(Some((plugin, detail)))
+    Ok(Outcome::Link(plugin, detail))
 }
 
 #[cfg(test)]

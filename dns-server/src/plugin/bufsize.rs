@@ -5,7 +5,7 @@
 //! than that is truncated (TC) and the client retries over TCP instead of risking IP
 //! fragmentation. The block's replies advertise SIZE in their OPT record. It configures the
 //! block rather than joining the chain: the dispatcher reads the size from the route it picked
-//! (see [`crate::setup::BlockOptions`]), so honouring it costs nothing per query.
+//! (see [`crate::contract::WireOptions`]), so honouring it costs nothing per query.
 //!
 //! Without `bufsize` a block uses 1232 (RFC 9715, DNS flag day 2020). Clients without EDNS get
 //! 512 bytes over UDP either way; TCP is not limited.
@@ -18,9 +18,7 @@
 
 use corefile::Directive;
 
-use crate::plugin::order::SetupResult;
-use crate::server::dispatch::EDNS_PAYLOAD;
-use crate::setup::{SetupContext, args};
+use crate::contract::{EDNS_PAYLOAD, Outcome, SetupContext, SetupResult, WireOptions, args};
 
 pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
     args::no_block(d)?;
@@ -39,9 +37,8 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
             ));
         }
     };
-    ctx.options.payload = size;
-    *ctx.option_detail = Some(format!("EDNS payload {size}"));
-    Ok(None)
+    ctx.block.get_or_default::<WireOptions>().payload = size;
+    Ok(Outcome::Configured(format!("EDNS payload {size}")))
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! name. Any other question, CH or not, goes down the chain unchanged.
 //!
 //! Without `chaos` the dispatcher refuses every class but IN; a block with it lets CH queries
-//! into its chain (see [`crate::setup::BlockOptions`]).
+//! into its chain (see [`crate::contract::WireOptions`]).
 //!
 //! ## Syntax
 //! ```text
@@ -23,11 +23,10 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{DNSClass, Name, RecordType};
 use rand::seq::SliceRandom;
 
-use super::{Next, Plugin, PluginFuture, Reply};
+use crate::contract::{
+    Next, Outcome, Plugin, PluginFuture, Query, Reply, SetupContext, SetupResult, WireOptions, args,
+};
 use crate::dns::records;
-use crate::plugin::order::SetupResult;
-use crate::server::query::Query;
-use crate::setup::{SetupContext, args};
 
 pub struct Chaos {
     version: String,
@@ -108,20 +107,20 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
             authors.push(author);
         }
     }
-    ctx.options.chaos = true;
+    ctx.block.get_or_default::<WireOptions>().chaos = true;
     let detail = if authors.is_empty() {
         format!("version {version}")
     } else {
         format!("version {version}; authors {}", authors.join(" "))
     };
-    Ok(Some((
+    Ok(Outcome::Link(
         Arc::new(Chaos {
             version,
             authors,
             hostname: trim(&hostname()),
         }),
         detail,
-    )))
+    ))
 }
 
 #[cfg(test)]

@@ -30,11 +30,11 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::rdata::AAAA;
 use hickory_proto::rr::{DNSClass, RData, Record, RecordType};
 
-use super::order::SetupResult;
-use super::{Next, Plugin, PluginFuture, PluginResult, Reply};
+use crate::contract::{
+    Next, Outcome, Plugin, PluginFuture, PluginResult, Query, Reply, SetupContext, SetupError,
+    SetupResult, args,
+};
 use crate::metrics::{Exposition, MetricsSource};
-use crate::server::query::Query;
-use crate::setup::{SetupContext, SetupError, args};
 
 const NAME: &str = "dns64";
 /// The well-known prefix (RFC 6052).
@@ -235,7 +235,7 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
     if plugin.allow_ipv4 {
         detail.push_str("; allow_ipv4");
     }
-    Ok(Some((Arc::new(plugin), detail)))
+    Ok(Outcome::Link(Arc::new(plugin), detail))
 }
 
 #[cfg(test)]
@@ -293,7 +293,7 @@ mod tests {
     fn nodata(soa_ttl: u32) -> PluginResult {
         let mut reply = Reply::new(ResponseCode::NoError, "backend");
         reply.authority.push(
-            crate::dns::zone::Zone::new("example.")
+            crate::contract::Zone::new("example.")
                 .unwrap()
                 .soa(soa_ttl, 1),
         );

@@ -13,10 +13,9 @@ use std::sync::Arc;
 
 use corefile::Directive;
 
-use super::{Next, Plugin, PluginFuture};
-use crate::plugin::order::SetupResult;
-use crate::server::query::Query;
-use crate::setup::{SetupContext, args};
+use crate::contract::{
+    Next, Outcome, Plugin, PluginError, PluginFuture, Query, SetupContext, SetupResult, args,
+};
 
 pub struct Errors;
 
@@ -43,10 +42,10 @@ impl Plugin for Errors {
     }
 }
 
-fn log_error(query: &Query, error: &super::PluginError) {
+fn log_error(query: &Query, error: &PluginError) {
     // A name no plugin claims is refused, not failed: logging it would put every stray
     // out-of-zone query in the error log.
-    if matches!(error, super::PluginError::NoNextPlugin) {
+    if matches!(error, PluginError::NoNextPlugin) {
         return;
     }
     tracing::error!(target: "rollcall::errors", qname = %query.name, qtype = %query.qtype, %error, "query failed");
@@ -55,5 +54,5 @@ fn log_error(query: &Query, error: &super::PluginError) {
 pub fn setup(_ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
     args::no_args(d)?;
     args::no_block(d)?;
-    Ok(Some((Arc::new(Errors), String::new())))
+    Ok(Outcome::Link(Arc::new(Errors), String::new()))
 }

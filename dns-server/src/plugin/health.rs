@@ -16,29 +16,28 @@ use std::sync::Arc;
 
 use corefile::Directive;
 
-use super::order::SetupResult;
-use crate::setup::{SetupContext, args};
+use crate::contract::{Args, Lameduck, Outcome, SetupContext, SetupResult};
 
 pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
-    let addr = probe_addr(d, "health", 8080)?;
-    for prop in d.block.iter().flatten() {
+    let mut args = Args::new(d);
+    let addr = args.http_addr(8080)?;
+    for mut prop in args.block() {
         match prop.name() {
             "lameduck" => {
-                let duration = args::parse_duration(args::exactly_one(prop, "health")?, "health")?;
-                *ctx.lameduck = (*ctx.lameduck).max(duration);
+                let value = prop.one()?;
+                let duration = prop.duration(value)?;
+                let lameduck = ctx.server.get_or_default::<Lameduck>();
+                lameduck.0 = lameduck.0.max(duration);
             }
-            other => {
-                return Err(args::err(
-                    &prop.name,
-                    "health",
-                    format!("unknown property {other:?}"),
-                ));
-            }
+            _ => return Err(prop.unknown_property()),
         }
     }
-    let detail = format!("http {addr}/health; lameduck {:?}", *ctx.lameduck);
-    ctx.hooks.push(Box::new(move |start| {
-        crate::server::http::spawn(
+    let lameduck = ctx
+        .server
+        .get::<Lameduck>()
+        .map_or_else(Default::default, |l| l.0);
+    ctx.on_start(move |start| {
+        crate::contract::http::spawn(
             "health",
             addr,
             Arc::new(|path: &str| match path {
@@ -47,40 +46,8 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
             }),
             start,
         )
-    }));
-    *ctx.option_detail = Some(detail);
-    Ok(None)
-}
-
-/// `[ADDRESS]` of a probe directive: `:PORT`, `HOST:PORT`, or nothing for the default port.
-pub fn probe_addr(
-    d: &Directive,
-    name: &str,
-    default_port: u16,
-) -> Result<std::net::SocketAddr, crate::setup::SetupError> {
-    match d.args.as_slice() {
-        [] => Ok(std::net::SocketAddr::from(([0, 0, 0, 0], default_port))),
-        [one] => {
-            let text = if one.text.starts_with(':') {
-                format!("0.0.0.0{}", one.text)
-            } else {
-                one.text.clone()
-            };
-            text.parse().map_err(|_| {
-                args::err(
-                    one,
-                    name,
-                    format!(
-                        "expected an address like :8080 or 127.0.0.1:8080, found {:?}",
-                        one.text
-                    ),
-                )
-            })
-        }
-        [_, extra, ..] => Err(args::err(
-            extra,
-            name,
-            format!("unexpected argument {:?}", extra.text),
-        )),
-    }
+    });
+    Ok(Outcome::Configured(format!(
+        "http {addr}/health; lameduck {lameduck:?}"
+    )))
 }

@@ -39,12 +39,12 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::rdata::SOA;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
-use super::kubernetes::Kubernetes;
-use super::order::SetupResult;
-use super::{Next, Plugin, PluginFuture, Reply};
+use crate::contract::{
+    Next, Outcome, Plugin, PluginFuture, Query, Reply, SetupContext, SetupError, SetupResult, args,
+    in_zone,
+};
 use crate::dns::records;
-use crate::server::query::{Query, in_zone};
-use crate::setup::{SetupContext, SetupError, args};
+use registry::store::Store;
 
 const NAME: &str = "k8s_external";
 
@@ -57,13 +57,18 @@ struct ExternalZone {
     hostmaster: Name,
 }
 
+/// The cluster's Services, as this plugin reads them: put in the block's
+/// [`Extensions`](crate::contract::Extensions) by the block's `kubernetes` (the provider), found
+/// here once the block is set up, as CoreDNS's k8s_external finds its `Externaler`.
+pub struct ClusterServices(pub Store);
+
 pub struct K8sExternal {
     zones: Vec<ExternalZone>,
     apex: String,
     ttl: u32,
     /// `None`: off; `Some(empty)`: every zone.
     fallthrough: Option<Vec<String>>,
-    kubernetes: OnceLock<Arc<Kubernetes>>,
+    store: OnceLock<Store>,
 }
 
 impl K8sExternal {
@@ -106,8 +111,7 @@ impl K8sExternal {
     }
 
     /// The reply for `query` in `zone`, from the kubernetes plugin's store.
-    fn resolve(&self, query: &Query, zone: &ExternalZone, kubernetes: &Kubernetes) -> Reply {
-        let store = kubernetes.store();
+    fn resolve(&self, query: &Query, zone: &ExternalZone, store: &Store) -> Reply {
         let serial = store.serial();
         let answer = |answers: Vec<Record>| {
             let mut reply = Reply::new(ResponseCode::NoError, NAME);
@@ -210,13 +214,13 @@ impl Plugin for K8sExternal {
         let Some(zone) = self.zone_of(&query.lower) else {
             return next.serve(query);
         };
-        let Some(kubernetes) = self.kubernetes.get() else {
+        let Some(store) = self.store.get() else {
             return next.serve(query);
         };
-        if !kubernetes.store().is_serving() {
+        if !store.is_serving() {
             return PluginFuture::ready(Ok(Reply::new(ResponseCode::ServFail, NAME)));
         }
-        let reply = self.resolve(query, zone, kubernetes);
+        let reply = self.resolve(query, zone, store);
         if reply.rcode == ResponseCode::NXDomain && self.falls_through(&query.lower) {
             return next.serve(query);
         }
@@ -292,20 +296,20 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
         apex,
         ttl,
         fallthrough,
-        kubernetes: OnceLock::new(),
+        store: OnceLock::new(),
     });
     let linked = Arc::clone(&plugin);
     let at = d.name.clone();
-    ctx.block_links.push(Box::new(move |block| {
-        let Some(kubernetes) = &block.kubernetes else {
+    ctx.after_block(move |block| {
+        let Some(ClusterServices(store)) = block.get::<ClusterServices>() else {
             return Err(SetupError::new(
                 &at.span,
                 NAME,
                 "needs a kubernetes plugin in this server block (its Services are answered)",
             ));
         };
-        let _ = linked.kubernetes.set(Arc::clone(kubernetes));
+        let _ = linked.store.set(store.clone());
         Ok(())
-    }));
-    Ok(Some((plugin, detail)))
+    });
+    Ok(Outcome::Link(plugin, detail))
 }

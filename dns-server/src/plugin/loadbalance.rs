@@ -19,10 +19,9 @@ use corefile::Directive;
 use hickory_proto::rr::{Record, RecordType};
 use rand::Rng;
 
-use super::{Next, Plugin, PluginFuture, PluginResult};
-use crate::plugin::order::SetupResult;
-use crate::server::query::Query;
-use crate::setup::{SetupContext, args};
+use crate::contract::{
+    Next, Outcome, Plugin, PluginFuture, PluginResult, Query, SetupContext, SetupResult, args,
+};
 
 pub struct LoadBalance;
 
@@ -131,7 +130,7 @@ pub fn setup(_ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
         };
         return Err(args::err(&prop.name, "loadbalance", message));
     }
-    Ok(Some((Arc::new(LoadBalance), "round_robin".into())))
+    Ok(Outcome::Link(Arc::new(LoadBalance), "round_robin".into()))
 }
 
 #[cfg(test)]

@@ -30,11 +30,10 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::rdata::SOA;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
-use super::{Next, Plugin, PluginFuture, Reply};
+use crate::contract::{
+    Next, Outcome, Plugin, PluginFuture, Query, Reply, SetupContext, SetupResult, args, in_zone,
+};
 use crate::dns::records;
-use crate::plugin::order::SetupResult;
-use crate::server::query::{Query, in_zone};
-use crate::setup::{SetupContext, args};
 
 const TTL: u32 = 604_800;
 
@@ -174,12 +173,12 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
     args::no_block(d)?;
     // One process-wide series however many blocks have `local`.
     let _ = ctx.metrics.shared::<LocalMetrics>();
-    Ok(Some((
+    Ok(Outcome::Link(
         Arc::new(Local {
             localhost: Name::from_labels(["localhost"]).unwrap_or_else(|_| Name::root()),
         }),
         "localhost. 0/127/255.in-addr.arpa. localhost.<domain> ::1".into(),
-    )))
+    ))
 }
 
 #[cfg(test)]

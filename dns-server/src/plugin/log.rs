@@ -21,12 +21,11 @@ use std::time::Instant;
 use corefile::Directive;
 use hickory_proto::op::ResponseCode;
 
-use super::{Next, Plugin, PluginFuture, PluginResult};
+use crate::contract::{
+    Next, Outcome, Plugin, PluginFuture, PluginResult, Query, SetupContext, SetupResult, args,
+    in_zone, normalize_zone,
+};
 use crate::dns::rcode_name;
-use crate::plugin::order::SetupResult;
-use crate::server::query::{Query, in_zone};
-use crate::setup::keys::normalize_zone;
-use crate::setup::{SetupContext, args};
 
 #[derive(Debug, Clone, Copy, Default)]
 struct Classes {
@@ -125,7 +124,7 @@ pub fn setup(_ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
                 "custom log formats are not supported",
             ));
         }
-        names.push(normalize_zone(&arg.text).map_err(|m| args::err(arg, "log", m))?);
+        names.push(normalize_zone(&arg.text).map_err(|m| args::err(arg, "log", m.to_string()))?);
     }
     let mut classes = Classes::default();
     let mut any_class = false;
@@ -185,5 +184,5 @@ pub fn setup(_ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
     } else {
         format!("names {}", names.join(" "))
     };
-    Ok(Some((Arc::new(Log { names, classes }), detail)))
+    Ok(Outcome::Link(Arc::new(Log { names, classes }), detail))
 }

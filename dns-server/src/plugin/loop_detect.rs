@@ -41,11 +41,12 @@ use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
 use tokio_util::sync::CancellationToken;
 
-use super::order::SetupResult;
-use super::{Next, Plugin, PluginFuture};
+use crate::contract::{
+    Next, Outcome, Plugin, PluginFuture, Query, SetupContext, SetupResult, StartError, args,
+    fqdn_lower,
+};
+
 use crate::metrics::{Exposition, MetricsSource, server_label};
-use crate::server::query::{Query, fqdn_lower};
-use crate::setup::{SetupContext, args};
 
 const NAME: &str = "loop";
 /// How long the probe keeps trying to get an answer.
@@ -59,8 +60,8 @@ const LINGER: Duration = Duration::from_secs(2);
 /// While forwarding is off, the loop's error line is repeated at most this often.
 pub const REPORT_EVERY: Duration = Duration::from_secs(60);
 
-/// Whether `loop` found a forwarding loop in one server block. Setup creates one per block
-/// ([`SetupContext::forwarding_loop`]); the block's `loop` sets it, the block's `forward` reads it
+/// Whether `loop` found a forwarding loop in one server block: one per block, in the block's
+/// [`Extensions`](crate::contract::Extensions) ([`ForwardingLoop::of_block`]); the block's `loop` sets it, the block's `forward` reads it
 /// (one load per forwarded query) and, once set, answers SERVFAIL without sending anything. It
 /// lives as long as the configuration: a reload starts with a fresh one.
 #[derive(Debug)]
@@ -81,7 +82,20 @@ impl Default for ForwardingLoop {
     }
 }
 
+/// The block's listen address was not among those bound (a bug in the start order).
+#[derive(Debug, thiserror::Error)]
+#[error("the server block's listen address is not bound")]
+struct NotBound;
+
 impl ForwardingLoop {
+    /// The block's switch, created by whichever of `loop` and `forward` is set up first.
+    pub fn of_block(ctx: &mut SetupContext<'_>) -> Arc<ForwardingLoop> {
+        Arc::clone(
+            ctx.block
+                .get_or_insert_with(|| Arc::new(ForwardingLoop::new())),
+        )
+    }
+
     pub fn new() -> Self {
         ForwardingLoop {
             detected: AtomicBool::new(false),
@@ -340,12 +354,12 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
         .first()
         .cloned()
         .unwrap_or_else(|| ".".into());
-    let flag = Arc::clone(ctx.forwarding_loop);
+    let flag = ForwardingLoop::of_block(ctx);
     let plugin = Arc::new(Loop::new(&zone, Arc::clone(&flag)));
-    let ips: Vec<IpAddr> = if ctx.bind.is_empty() {
+    let ips: Vec<IpAddr> = if ctx.bind_addrs().is_empty() {
         vec![IpAddr::V4(Ipv4Addr::UNSPECIFIED)]
     } else {
-        ctx.bind.clone()
+        ctx.bind_addrs().to_vec()
     };
     let configured: Vec<SocketAddr> = ips
         .iter()
@@ -358,14 +372,14 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
         zone: zone.clone(),
     }));
     let hook_plugin = Arc::clone(&plugin);
-    ctx.hooks.push(Box::new(move |start| {
+    ctx.on_start(move |start| {
         let Some(bound) = start
             .dns_addrs
             .iter()
             .find(|(conf, _)| configured.contains(conf))
             .map(|(_, bound)| *bound)
         else {
-            return Err("loop: the server block's listen address is not bound".into());
+            return Err(StartError::plugin(NAME, NotBound));
         };
         let target = match bound.ip() {
             IpAddr::V4(ip) if ip.is_unspecified() => {
@@ -383,13 +397,13 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
             start.shutdown.clone(),
         ));
         Ok(())
-    }));
+    });
     let detail = if zone == "." {
         "probe HINFO <random>.<random>.".to_string()
     } else {
         format!("probe HINFO <random>.<random>.{zone}")
     };
-    Ok(Some((plugin, detail)))
+    Ok(Outcome::Link(plugin, detail))
 }
 
 #[cfg(test)]

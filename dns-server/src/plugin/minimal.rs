@@ -16,10 +16,9 @@ use std::sync::Arc;
 use corefile::Directive;
 use hickory_proto::op::ResponseCode;
 
-use super::{Next, Plugin, PluginFuture, PluginResult};
-use crate::plugin::order::SetupResult;
-use crate::server::query::Query;
-use crate::setup::{SetupContext, args};
+use crate::contract::{
+    Next, Outcome, Plugin, PluginFuture, PluginResult, Query, SetupContext, SetupResult, args,
+};
 
 pub struct Minimal;
 
@@ -47,7 +46,7 @@ impl Plugin for Minimal {
 pub fn setup(_ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
     args::no_args(d)?;
     args::no_block(d)?;
-    Ok(Some((Arc::new(Minimal), String::new())))
+    Ok(Outcome::Link(Arc::new(Minimal), String::new()))
 }
 
 #[cfg(test)]
@@ -57,8 +56,8 @@ mod tests {
     use hickory_proto::rr::{Name, RecordType};
 
     use super::*;
+    use crate::contract::Reply;
     use crate::dns::records;
-    use crate::plugin::Reply;
     use crate::plugin::testing::{self, Rest};
 
     fn reply(rcode: ResponseCode, answers: usize, authority: &str) -> Reply {

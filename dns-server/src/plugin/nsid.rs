@@ -4,7 +4,7 @@
 //! whose OPT record carries an (empty) NSID option gets one back with DATA, so an operator can
 //! tell which replica answered. Queries that do not ask get nothing extra. It configures the
 //! block rather than joining the chain: the dispatcher adds the option (see
-//! [`crate::setup::BlockOptions`]).
+//! [`crate::contract::WireOptions`]).
 //!
 //! ## Syntax
 //! ```text
@@ -14,8 +14,7 @@
 
 use corefile::Directive;
 
-use crate::plugin::order::SetupResult;
-use crate::setup::{SetupContext, args};
+use crate::contract::{Outcome, SetupContext, SetupResult, WireOptions, args};
 
 /// RFC 5001 leaves the size open; a whole OPT option carries at most 65,535 bytes, and a reply
 /// should stay small.
@@ -39,7 +38,7 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
             format!("DATA is {} bytes; at most {MAX_NSID}", data.len()),
         ));
     }
-    *ctx.option_detail = Some(format!("NSID {data:?} to clients that ask"));
-    ctx.options.nsid = Some(data.into_bytes());
-    Ok(None)
+    let detail = format!("NSID {data:?} to clients that ask");
+    ctx.block.get_or_default::<WireOptions>().nsid = Some(data.into_bytes());
+    Ok(Outcome::Configured(detail))
 }

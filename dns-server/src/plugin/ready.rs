@@ -15,16 +15,16 @@ use std::sync::atomic::Ordering;
 
 use corefile::Directive;
 
-use super::order::SetupResult;
-use crate::setup::{SetupContext, args};
+use crate::contract::{Args, Outcome, SetupContext, SetupResult};
 
 pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
-    let addr = super::health::probe_addr(d, "ready", 8181)?;
-    args::no_block(d)?;
-    ctx.hooks.push(Box::new(move |start| {
+    let mut args = Args::new(d);
+    let addr = args.http_addr(8181)?;
+    args.no_block()?;
+    ctx.on_start(move |start| {
         let checks = Arc::clone(&start.live_readiness);
         let draining = Arc::clone(&start.draining);
-        crate::server::http::spawn(
+        crate::contract::http::spawn(
             "ready",
             addr,
             Arc::new(move |path: &str| {
@@ -35,7 +35,7 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
                     return (503, "shutting down\n".to_string());
                 }
                 let checks = checks.load();
-                let waiting = crate::setup::not_ready(&checks);
+                let waiting = crate::contract::not_ready(&checks);
                 if waiting.is_empty() {
                     (200, "OK".to_string())
                 } else {
@@ -44,7 +44,6 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
             }),
             start,
         )
-    }));
-    *ctx.option_detail = Some(format!("http {addr}/ready"));
-    Ok(None)
+    });
+    Ok(Outcome::Configured(format!("http {addr}/ready")))
 }

@@ -24,12 +24,9 @@
 
 use std::time::Duration;
 
-use corefile::Directive;
+use corefile::{Directive, Token};
 
-use super::order::SetupResult;
-use crate::setup::{SetupContext, SetupError, args};
-
-const NAME: &str = "reload";
+use crate::contract::{Args, Outcome, ReloadConfig, SetupContext, SetupError, SetupResult};
 
 /// CoreDNS's defaults and lower bounds.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
@@ -37,197 +34,104 @@ pub const DEFAULT_JITTER: Duration = Duration::from_secs(15);
 pub const MIN_INTERVAL: Duration = Duration::from_secs(2);
 pub const MIN_JITTER: Duration = Duration::from_secs(1);
 
-/// How often the Corefile is checked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ReloadConfig {
-    pub interval: Duration,
-    /// At most `interval / 2`.
-    pub jitter: Duration,
-}
-
-impl Default for ReloadConfig {
-    fn default() -> Self {
-        ReloadConfig {
-            interval: DEFAULT_INTERVAL,
-            jitter: DEFAULT_JITTER,
-        }
-    }
-}
-
-impl ReloadConfig {
-    /// The wait before the next check: INTERVAL ± JITTER, `unit` uniform in `[0, 1)` (taken as an
-    /// argument so tests can pin it).
-    pub fn delay(&self, unit: f64) -> Duration {
-        let unit = unit.clamp(0.0, 1.0);
-        let low = self.interval.saturating_sub(self.jitter);
-        low + (self.jitter * 2).mul_f64(unit)
-    }
-}
-
 pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
-    args::no_block(d)?;
-    let config = parse(d)?;
-    *ctx.option_detail = Some(format!(
+    let mut args = Args::new(d);
+    args.no_block()?;
+    let config = parse(&mut args)?;
+    let earlier = ctx.server.get::<ReloadConfig>().is_some();
+    if !earlier {
+        ctx.server.insert(config);
+    }
+    Ok(Outcome::Configured(format!(
         "check the Corefile's SHA512 every {:?} ± {:?}{}",
         config.interval,
         config.jitter,
-        if ctx.reload.is_some() {
+        if earlier {
             " (an earlier block's reload applies)"
         } else {
             ""
         }
-    ));
-    ctx.reload.get_or_insert(config);
-    Ok(None)
+    )))
 }
 
-fn parse(d: &Directive) -> Result<ReloadConfig, SetupError> {
-    let mut config = ReloadConfig::default();
-    match d.args.as_slice() {
-        [] => {}
-        [interval] => config.interval = interval_arg(interval)?,
-        [interval, jitter] => {
-            config.interval = interval_arg(interval)?;
-            config.jitter = args::parse_duration(jitter, NAME)?;
-            if config.jitter < MIN_JITTER {
-                return Err(args::err(
-                    jitter,
-                    NAME,
-                    format!(
-                        "jitter must be at least {MIN_JITTER:?}, found {:?}",
-                        jitter.text
-                    ),
-                ));
-            }
-        }
-        [_, _, extra, ..] => {
-            return Err(args::err(
-                extra,
-                NAME,
-                format!(
-                    "unexpected argument {:?} (reload [INTERVAL] [JITTER])",
-                    extra.text
-                ),
-            ));
-        }
+/// `[INTERVAL] [JITTER]`.
+fn parse(args: &mut Args<'_>) -> Result<ReloadConfig, SetupError> {
+    let mut config = ReloadConfig {
+        interval: DEFAULT_INTERVAL,
+        jitter: DEFAULT_JITTER,
+    };
+    if let Some(interval) = args.next() {
+        config.interval = at_least(args, interval, MIN_INTERVAL, "interval")?;
+    }
+    if let Some(jitter) = args.next() {
+        config.jitter = at_least(args, jitter, MIN_JITTER, "jitter")?;
+    }
+    if let Some(extra) = args.peek() {
+        return Err(args.error(
+            extra,
+            format!(
+                "unexpected argument {:?} (reload [INTERVAL] [JITTER])",
+                extra.text
+            ),
+        ));
     }
     config.jitter = config.jitter.min(config.interval / 2);
     Ok(config)
 }
 
-fn interval_arg(t: &corefile::Token) -> Result<Duration, SetupError> {
-    let interval = args::parse_duration(t, NAME)?;
-    if interval < MIN_INTERVAL {
-        return Err(args::err(
+fn at_least(args: &Args<'_>, t: &Token, min: Duration, what: &str) -> Result<Duration, SetupError> {
+    let value = args.duration(t)?;
+    if value < min {
+        return Err(args.error(
             t,
-            NAME,
-            format!(
-                "interval must be at least {MIN_INTERVAL:?}, found {:?}",
-                t.text
-            ),
+            format!("{what} must be at least {min:?}, found {:?}", t.text),
         ));
     }
-    Ok(interval)
-}
-
-/// SHA512 of a Corefile's bytes.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct CorefileHash([u8; 64]);
-
-impl CorefileHash {
-    pub fn of(bytes: &[u8]) -> Self {
-        let digest = ring::digest::digest(&ring::digest::SHA512, bytes);
-        let mut out = [0u8; 64];
-        out.copy_from_slice(digest.as_ref());
-        CorefileHash(out)
-    }
-
-    /// The first 12 hex digits, for logs.
-    pub fn prefix(&self) -> String {
-        self.0[..6].iter().map(|b| format!("{b:02x}")).collect()
-    }
-}
-
-impl std::fmt::Debug for CorefileHash {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "sha512:{}…", self.prefix())
-    }
-}
-
-/// What a check of the Corefile should do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
-    /// Same content as the running configuration.
-    Unchanged,
-    /// Same content as the last attempt that failed: wait for another change.
-    KnownBad,
-    /// New content: set it up and swap it in.
-    Reload,
-}
-
-/// `running`: the hash being served; `failed`: the last content that did not load; `forced`:
-/// SIGUSR1 (reload whatever the hash says).
-pub fn decide(
-    running: CorefileHash,
-    failed: Option<CorefileHash>,
-    now: CorefileHash,
-    forced: bool,
-) -> Decision {
-    if forced {
-        Decision::Reload
-    } else if now == running {
-        Decision::Unchanged
-    } else if failed == Some(now) {
-        Decision::KnownBad
-    } else {
-        Decision::Reload
-    }
+    Ok(value)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn parsed(line: &str) -> Result<ReloadConfig, String> {
+        let corefile = corefile::parse_str(
+            &format!(". {{\n{line}\n}}\n"),
+            "Corefile",
+            std::path::Path::new("."),
+            &corefile::ParseOptions::default(),
+        )
+        .map_err(|e| e.to_string())?;
+        let d = &corefile.blocks[0].directives[0];
+        parse(&mut Args::new(d)).map_err(|e| e.to_string())
+    }
+
     #[test]
-    fn sha512_matches_a_known_vector() {
-        // SHA512("abc"), FIPS 180-2 appendix C.1.
-        let h = CorefileHash::of(b"abc");
-        assert_eq!(h.prefix(), "ddaf35a19361");
-        assert_ne!(
-            CorefileHash::of(b".:53 {\n}\n"),
-            CorefileHash::of(b".:53 {\n }\n")
+    fn defaults_minimums_and_jitter_capped_at_half_the_interval() {
+        assert_eq!(
+            parsed("reload"),
+            Ok(ReloadConfig {
+                interval: DEFAULT_INTERVAL,
+                jitter: DEFAULT_JITTER
+            })
         );
-    }
-
-    #[test]
-    fn decisions() {
-        let a = CorefileHash::of(b"a");
-        let b = CorefileHash::of(b"b");
-        let c = CorefileHash::of(b"c");
-        assert_eq!(decide(a, None, a, false), Decision::Unchanged);
-        assert_eq!(decide(a, None, b, false), Decision::Reload);
-        assert_eq!(decide(a, Some(b), b, false), Decision::KnownBad);
-        assert_eq!(decide(a, Some(b), c, false), Decision::Reload);
-        // Back to the running content after a broken edit: nothing to do.
-        assert_eq!(decide(a, Some(b), a, false), Decision::Unchanged);
-        assert_eq!(decide(a, None, a, true), Decision::Reload);
-        assert_eq!(decide(a, Some(b), b, true), Decision::Reload);
-    }
-
-    #[test]
-    fn delay_stays_within_interval_plus_minus_jitter() {
-        let c = ReloadConfig {
-            interval: Duration::from_secs(30),
-            jitter: Duration::from_secs(15),
-        };
-        assert_eq!(c.delay(0.0), Duration::from_secs(15));
-        assert_eq!(c.delay(0.5), Duration::from_secs(30));
-        assert!(c.delay(0.999_999) < Duration::from_secs(45));
-        assert_eq!(c.delay(7.0), Duration::from_secs(45));
-        let no_jitter = ReloadConfig {
-            interval: Duration::from_secs(2),
-            jitter: Duration::ZERO,
-        };
-        assert_eq!(no_jitter.delay(0.3), Duration::from_secs(2));
+        assert_eq!(
+            parsed("reload 4s 3s"),
+            Ok(ReloadConfig {
+                interval: Duration::from_secs(4),
+                jitter: Duration::from_secs(2)
+            })
+        );
+        assert_eq!(
+            parsed("reload 1s"),
+            Err(r#"Corefile:2:8: reload: interval must be at least 2s, found "1s""#.into())
+        );
+        assert_eq!(
+            parsed("reload 10s 5s 1s"),
+            Err(
+                r#"Corefile:2:15: reload: unexpected argument "1s" (reload [INTERVAL] [JITTER])"#
+                    .into()
+            )
+        );
     }
 }

@@ -6,8 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use hickory_proto::op::ResponseCode;
 
-use super::{Next, Plugin, PluginFuture, PluginResult, Reply};
-use crate::server::query::Query;
+use crate::contract::{Next, Plugin, PluginFuture, PluginResult, Query, Reply};
 
 /// The rest of the chain: records what reached it and answers with `reply`.
 pub struct Rest {
@@ -77,4 +76,14 @@ pub fn answer_texts(result: &PluginResult) -> Vec<String> {
         .as_ref()
         .map(|reply| reply.answers.iter().map(ToString::to_string).collect())
         .unwrap_or_default()
+}
+
+/// A failure a test stub reports, by its message.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Failure(pub &'static str);
+
+/// An upstream failure with `message`, as a stub of the rest of the chain returns it.
+pub fn upstream_failure(message: &'static str) -> crate::contract::PluginError {
+    crate::contract::PluginError::upstream("test", Failure(message))
 }

@@ -17,11 +17,10 @@ use corefile::Directive;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::Name;
 
-use super::{Next, Plugin, PluginFuture, Reply};
+use crate::contract::{
+    Next, Outcome, Plugin, PluginFuture, Query, Reply, SetupContext, SetupResult, args,
+};
 use crate::dns::records;
-use crate::plugin::order::SetupResult;
-use crate::server::query::Query;
-use crate::setup::{SetupContext, args};
 
 pub struct WhoAmI;
 
@@ -55,7 +54,7 @@ impl Plugin for WhoAmI {
 pub fn setup(_ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
     args::no_args(d)?;
     args::no_block(d)?;
-    Ok(Some((Arc::new(WhoAmI), String::new())))
+    Ok(Outcome::Link(Arc::new(WhoAmI), String::new()))
 }
 
 #[cfg(test)]
@@ -63,8 +62,8 @@ mod tests {
     use hickory_proto::rr::RecordType;
 
     use super::*;
+    use crate::contract::Transport;
     use crate::plugin::testing;
-    use crate::server::query::Transport;
 
     fn texts(reply: &Reply) -> Vec<String> {
         reply.additionals.iter().map(ToString::to_string).collect()

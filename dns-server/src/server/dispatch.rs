@@ -11,16 +11,14 @@ use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption, NSIDPayload};
 use hickory_proto::rr::{DNSClass, Record, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
 
-use super::query::{Query, Transport, fqdn_lower, in_zone};
+use crate::contract::{
+    EDNS_PAYLOAD, Next, Plugin, PluginError, PluginResult, Query, Reply, Transport, WireOptions,
+    fqdn_lower, in_zone,
+};
 use crate::metrics::{Observation, ZoneMetrics};
-use crate::plugin::{Next, Plugin, PluginError, PluginResult, Reply};
-use crate::setup::BlockOptions;
 
 /// An OPT record before its options: root name, type, class, TTL, RDLENGTH.
 const OPT_LEN: u16 = 11;
-
-/// The payload size rollcall advertises and the most it sends over UDP (RFC 9715 / DNS flag day 2020).
-pub const EDNS_PAYLOAD: u16 = 1232;
 
 /// One server block's chain.
 pub type Chain = Arc<[Arc<dyn Plugin>]>;
@@ -46,7 +44,7 @@ pub struct Route {
     /// The block's `prometheus` counters for this zone, if it has the directive.
     pub metrics: Option<Arc<ZoneMetrics>>,
     /// The block's payload size and classes (`bufsize`, `chaos`).
-    pub options: BlockOptions,
+    pub options: WireOptions,
 }
 
 impl Dispatcher {
@@ -59,7 +57,7 @@ impl Dispatcher {
                     zone,
                     chain,
                     metrics: None,
-                    options: BlockOptions::default(),
+                    options: WireOptions::default(),
                 })
                 .collect(),
             dropped: None,
@@ -202,7 +200,7 @@ impl Dispatcher {
         let options = match route {
             Some(r) => &r.options,
             None => {
-                default_options = BlockOptions::default();
+                default_options = WireOptions::default();
                 &default_options
             }
         };

@@ -3,8 +3,6 @@
 //! new [`Setup`] while serving ([`reload`] has the Corefile watch and the steps).
 
 pub mod dispatch;
-pub mod http;
-pub mod query;
 pub mod reload;
 mod tcp;
 mod udp;
@@ -19,8 +17,8 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::plugin::reload::ReloadConfig;
-use crate::setup::{HandOver, ReadinessCheck, Setup, StartContext};
+use crate::contract::{HandOver, ReadinessCheck, ReloadConfig, StartContext};
+use crate::setup::Setup;
 use dispatch::{Chain, Dispatcher, Route};
 
 #[derive(Debug, thiserror::Error)]
@@ -31,7 +29,7 @@ pub enum ServerError {
         source: std::io::Error,
     },
     #[error("start-up failed: {0}")]
-    Start(String),
+    Start(#[source] crate::contract::StartError),
 }
 
 /// A server that is up: its real addresses (port 0 resolved) and its tasks.
@@ -123,9 +121,9 @@ impl Running {
             })
             .collect();
         for hook in setup.hooks {
-            if let Err(message) = hook(&ctx) {
+            if let Err(error) = hook(&ctx) {
                 generation.cancel();
-                return Err(ServerError::Start(message));
+                return Err(ServerError::Start(error));
             }
         }
         let answering = ctx.answering.clone();

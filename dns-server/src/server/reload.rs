@@ -27,8 +27,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::Running;
-use crate::plugin::reload::{CorefileHash, Decision, ReloadConfig, decide};
-use crate::setup::ReadinessCheck;
+use crate::contract::{ReadinessCheck, ReloadConfig, not_ready};
 
 /// Wait until every check passes, for at most `limit`, or until shutdown.
 pub(crate) async fn wait_until_ready(
@@ -38,7 +37,7 @@ pub(crate) async fn wait_until_ready(
 ) {
     let deadline = Instant::now() + limit;
     loop {
-        let waiting = crate::setup::not_ready(checks);
+        let waiting = not_ready(checks);
         if waiting.is_empty() {
             return;
         }
@@ -123,5 +122,90 @@ impl CorefileWatch {
                 Decision::KnownBad
             }
         }
+    }
+}
+
+/// SHA512 of a Corefile's bytes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct CorefileHash([u8; 64]);
+
+impl CorefileHash {
+    pub fn of(bytes: &[u8]) -> Self {
+        let digest = ring::digest::digest(&ring::digest::SHA512, bytes);
+        let mut out = [0u8; 64];
+        out.copy_from_slice(digest.as_ref());
+        CorefileHash(out)
+    }
+
+    /// The first 12 hex digits, for logs.
+    pub fn prefix(&self) -> String {
+        self.0[..6].iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+impl std::fmt::Debug for CorefileHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "sha512:{}…", self.prefix())
+    }
+}
+
+/// What a check of the Corefile should do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Same content as the running configuration.
+    Unchanged,
+    /// Same content as the last attempt that failed: wait for another change.
+    KnownBad,
+    /// New content: set it up and swap it in.
+    Reload,
+}
+
+/// `running`: the hash being served; `failed`: the last content that did not load; `forced`:
+/// SIGUSR1 (reload whatever the hash says).
+pub fn decide(
+    running: CorefileHash,
+    failed: Option<CorefileHash>,
+    now: CorefileHash,
+    forced: bool,
+) -> Decision {
+    if forced {
+        Decision::Reload
+    } else if now == running {
+        Decision::Unchanged
+    } else if failed == Some(now) {
+        Decision::KnownBad
+    } else {
+        Decision::Reload
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha512_matches_a_known_vector() {
+        // SHA512("abc"), FIPS 180-2 appendix C.1.
+        let h = CorefileHash::of(b"abc");
+        assert_eq!(h.prefix(), "ddaf35a19361");
+        assert_ne!(
+            CorefileHash::of(b".:53 {\n}\n"),
+            CorefileHash::of(b".:53 {\n }\n")
+        );
+    }
+
+    #[test]
+    fn decisions() {
+        let a = CorefileHash::of(b"a");
+        let b = CorefileHash::of(b"b");
+        let c = CorefileHash::of(b"c");
+        assert_eq!(decide(a, None, a, false), Decision::Unchanged);
+        assert_eq!(decide(a, None, b, false), Decision::Reload);
+        assert_eq!(decide(a, Some(b), b, false), Decision::KnownBad);
+        assert_eq!(decide(a, Some(b), c, false), Decision::Reload);
+        // Back to the running content after a broken edit: nothing to do.
+        assert_eq!(decide(a, Some(b), a, false), Decision::Unchanged);
+        assert_eq!(decide(a, None, a, true), Decision::Reload);
+        assert_eq!(decide(a, Some(b), b, true), Decision::Reload);
     }
 }

@@ -11,7 +11,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
 use super::dispatch::Dispatcher;
-use super::query::Transport;
+use crate::contract::Transport;
 
 const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 

@@ -13,7 +13,7 @@ use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
 use super::dispatch::Dispatcher;
-use super::query::Transport;
+use crate::contract::Transport;
 
 type Pending = Pin<Box<dyn Future<Output = Option<Vec<u8>>> + Send>>;
 

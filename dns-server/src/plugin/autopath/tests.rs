@@ -7,7 +7,6 @@ use std::sync::Mutex;
 use hickory_proto::rr::RecordType;
 
 use super::*;
-use crate::plugin::PluginError;
 
 /// Answers from a table (NXDOMAIN for other names), recording every name asked.
 #[derive(Default)]
@@ -174,7 +173,7 @@ async fn names_not_under_the_first_domain_are_not_walked() {
 async fn a_failure_ends_the_walk() {
     let table = Table::default().with(
         "www.example.org.cluster.local.",
-        Err(PluginError::Upstream("timeout".into())),
+        Err(crate::plugin::testing::upstream_failure("timeout")),
     );
     let (result, asked, _) = ask(
         autopath(SEARCH),
@@ -183,7 +182,7 @@ async fn a_failure_ends_the_walk() {
     )
     .await;
     assert_eq!(asked.len(), 3, "stopped at the failing step: {asked:?}");
-    assert_eq!(result, Err(PluginError::Upstream("timeout".into())));
+    assert_eq!(result, Err(crate::plugin::testing::upstream_failure("timeout")));
 }
 
 #[tokio::test]
@@ -237,7 +236,7 @@ async fn nodata_found_on_the_path_is_an_alias_too() {
 async fn the_alias_of_nodata_lives_as_long_as_the_negative_answer() {
     let mut nodata = Reply::new(ResponseCode::NoError, "table");
     nodata.authority.push(
-        crate::dns::zone::Zone::new("example.org.")
+        crate::contract::Zone::new("example.org.")
             .unwrap()
             .soa(30, 1),
     );

@@ -56,8 +56,9 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{RData, Record, RecordType};
 
 use self::store::{Clock, Entry, Kind, Store};
-use super::{Next, Plugin, PluginError, PluginFuture, PluginResult, Reply};
-use crate::server::query::{Query, in_zone};
+use crate::contract::{
+    Next, Plugin, PluginError, PluginFuture, PluginResult, Query, Reply, in_zone,
+};
 
 pub use self::setup::setup;
 
@@ -455,9 +456,13 @@ impl Shared {
             // Nothing answered, `forward` shed load, or `acl` dropped it: none says anything
             // about the name.
             Err(
-                PluginError::NoNextPlugin | PluginError::Overloaded(_) | PluginError::Dropped(_),
+                PluginError::NoNextPlugin
+                | PluginError::Overloaded { .. }
+                | PluginError::Dropped(_),
             ) => return None,
-            Err(PluginError::Upstream(_) | PluginError::Internal(_)) => return self.servfail(),
+            Err(PluginError::Upstream { .. } | PluginError::Internal { .. }) => {
+                return self.servfail();
+            }
         };
         if reply.truncated {
             return None;

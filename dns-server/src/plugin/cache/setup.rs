@@ -6,8 +6,7 @@ use std::time::Duration;
 use corefile::{Directive, Token};
 
 use super::{Cache, Config, KindConfig, Prefetch, ServeStale};
-use crate::plugin::order::SetupResult;
-use crate::setup::{SetupContext, SetupError, args};
+use crate::contract::{Outcome, SetupContext, SetupError, SetupResult, args};
 
 const NAME: &str = "cache";
 
@@ -319,5 +318,5 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
         server: ctx.server_label(),
         zones,
     }));
-    Ok(Some((cache, detail)))
+    Ok(Outcome::Link(cache, detail))
 }

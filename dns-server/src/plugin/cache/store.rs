@@ -11,8 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use super::CacheStats;
-use crate::plugin::PluginResult;
-use crate::server::query::Query;
+use crate::contract::{PluginResult, Query};
 
 /// CoreDNS's shard count: 9,984 entries per kind are 39 per shard.
 pub const SHARDS: usize = 256;
@@ -294,7 +293,7 @@ mod tests {
     use hickory_proto::rr::{Name, RecordType};
 
     use super::*;
-    use crate::plugin::Reply;
+    use crate::contract::Reply;
 
     fn query(name: &str, qtype: RecordType) -> Query {
         Query::new(Name::from_ascii(name).unwrap(), qtype)

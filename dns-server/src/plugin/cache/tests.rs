@@ -320,11 +320,11 @@ async fn servfail_is_cached_for_the_servfail_duration_only() {
     // A failure of the chain is a SERVFAIL too, and comes back as the same error.
     let err = q("timeout.example.");
     h.upstream
-        .set(Err(PluginError::Upstream("timed out".into())));
+        .set(Err(crate::plugin::testing::upstream_failure("timed out")));
     h.ask(&err).await.unwrap_err();
     assert_eq!(
         h.ask(&err).await,
-        Err(PluginError::Upstream("timed out".into()))
+        Err(crate::plugin::testing::upstream_failure("timed out"))
     );
     assert_eq!(h.upstream.calls(), 3);
 
@@ -559,7 +559,7 @@ async fn serve_stale_verify_answers_stale_only_when_the_chain_fails() {
     h.ask(&web).await.unwrap();
     h.advance(11);
     h.upstream
-        .set(Err(PluginError::Upstream("unreachable".into())));
+        .set(Err(crate::plugin::testing::upstream_failure("unreachable")));
     let stale = h.ask(&web).await;
     assert_eq!(h.upstream.calls(), 2, "verify asks first");
     assert_eq!(last_octet(&stale), 1);

@@ -66,9 +66,7 @@ pub mod setup;
 
 use registry::eureka::EurekaRegistry;
 
-use super::{Next, Plugin, PluginFuture};
-use crate::dns::zone::Zone;
-use crate::server::query::{Query, in_zone};
+use crate::contract::{Next, Plugin, PluginFuture, Query, Zone, in_zone, zone::ZoneNameError};
 
 pub struct Eureka {
     zone: Zone,
@@ -83,7 +81,7 @@ impl Eureka {
         ttl: u32,
         registry: EurekaRegistry,
         nameserver_ips: Vec<std::net::IpAddr>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, ZoneNameError> {
         Ok(Eureka {
             zone: Zone::new(zone)?,
             ttl,

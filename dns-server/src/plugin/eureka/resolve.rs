@@ -7,10 +7,9 @@ use hickory_proto::rr::{Name, Record, RecordType};
 use registry::eureka::DnsApp;
 
 use super::Eureka;
+use crate::contract::{Query, Reply};
 use crate::dns::names::{dashed, undash};
 use crate::dns::records;
-use crate::plugin::Reply;
-use crate::server::query::Query;
 
 const PLUGIN: &str = "eureka";
 

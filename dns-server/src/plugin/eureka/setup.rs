@@ -9,19 +9,18 @@ use registry::eureka::{EurekaAuth, EurekaConfig, EurekaRegistry};
 use tokio_util::sync::CancellationToken;
 
 use super::Eureka;
-use crate::plugin::order::SetupResult;
-use crate::setup::keys::normalize_zone;
-use crate::setup::{SetupContext, args};
+use crate::contract::{Outcome, SetupContext, SetupResult, StartError, args, normalize_zone};
 
 const NAME: &str = "eureka";
 
 pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
     let zone_token = args::exactly_one(d, NAME)?;
-    let zone = normalize_zone(&zone_token.text).map_err(|m| args::err(zone_token, NAME, m))?;
+    let zone =
+        normalize_zone(&zone_token.text).map_err(|m| args::err(zone_token, NAME, m.to_string()))?;
     if !ctx
         .block_zones
         .iter()
-        .any(|z| crate::server::query::in_zone(&zone, z))
+        .any(|z| crate::contract::in_zone(&zone, z))
     {
         return Err(args::err(
             zone_token,
@@ -126,7 +125,9 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
                     return Err(args::err(&prop.name, NAME, "peers needs at least one URL"));
                 }
                 for t in &prop.args {
-                    peers.push(PeerUrl::parse(&t.text).map_err(|m| args::err(t, NAME, m))?);
+                    peers.push(
+                        PeerUrl::parse(&t.text).map_err(|m| args::err(t, NAME, m.to_string()))?,
+                    );
                 }
             }
             "auth_reads" => {
@@ -165,7 +166,7 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
         registry: registry.clone(),
     }));
     let http_registry = registry.clone();
-    ctx.hooks.push(Box::new(move |start| {
+    ctx.on_start(move |start| {
         // A reload keeps the registrations: this registry takes over the one it replaces.
         let previous =
             start.hand_over(&format!("{NAME} {listen}"), Arc::new(http_registry.clone()));
@@ -177,7 +178,11 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
             );
         }
         let listener = start.tcp_listener(NAME, listen)?;
-        let bound = listener.local_addr().map_err(|e| format!("{NAME}: {e}"))?;
+        let bound = listener.local_addr().map_err(|source| StartError::Listen {
+            what: NAME,
+            addr: listen,
+            source,
+        })?;
         let shutdown: CancellationToken = start.shutdown.clone();
         tracing::info!(listen = %bound, "serving the Eureka API and dashboard");
         // A StatefulSet's Corefile names every replica, this one included: not a peer.
@@ -196,16 +201,16 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
             }
         });
         Ok(())
-    }));
+    });
     let nameserver_ips: Vec<IpAddr> = ctx
-        .bind
+        .bind_addrs()
         .iter()
         .copied()
         .filter(|ip| !ip.is_unspecified())
         .collect();
     let plugin = Eureka::new(&zone, ttl, registry, nameserver_ips)
-        .map_err(|m| args::err(zone_token, NAME, m))?;
-    Ok(Some((Arc::new(plugin), detail)))
+        .map_err(|m| args::err(zone_token, NAME, m.to_string()))?;
+    Ok(Outcome::Link(Arc::new(plugin), detail))
 }
 
 /// Whether `peer` is this server: the port it listens on, at this host's name or one of its

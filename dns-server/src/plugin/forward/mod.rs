@@ -71,11 +71,37 @@ pub use upstream::UpstreamStats;
 use upstream::{Expect, Upstream};
 
 use super::loop_detect::ForwardingLoop;
-use super::{Next, Plugin, PluginError, PluginFuture, PluginResult, RelayedFlags, Reply};
-use crate::server::dispatch::EDNS_PAYLOAD;
-use crate::server::query::{Query, Transport, in_zone};
+use crate::contract::{
+    EDNS_PAYLOAD, Next, Plugin, PluginError, PluginFuture, PluginResult, Query, RelayedFlags,
+    Reply, Transport, in_zone,
+};
 
 const NAME: &str = "forward";
+
+/// Why a query was not forwarded, or no upstream answered it (the `source` of the
+/// [`PluginError`]).
+#[derive(Debug, thiserror::Error)]
+pub enum ForwardError {
+    #[error("off, the loop plugin found a forwarding loop (nothing sent)")]
+    Looping,
+    #[error("every upstream is down (failfast_all_unhealthy_upstreams)")]
+    AllDown,
+    #[error("more than max_concurrent {0} queries in flight")]
+    TooMany(u32),
+    #[error("no upstream was tried")]
+    NoneTried,
+    #[error("{upstream}: {source}")]
+    Exchange {
+        upstream: std::net::SocketAddr,
+        #[source]
+        source: upstream::ExchangeError,
+    },
+    #[error("{0}; gave up after {OVERALL_TIMEOUT:?}")]
+    GaveUp(Box<ForwardError>),
+    #[error("cannot encode the query: {0}")]
+    Encode(#[source] hickory_proto::ProtoError),
+}
+
 /// CoreDNS's limit on upstreams per `forward`.
 pub const MAX_UPSTREAMS: usize = 15;
 /// How long one upstream gets to answer one exchange.
@@ -259,9 +285,7 @@ impl Forward {
         if let Some(line) = self.forwarding_loop.refused(Instant::now()) {
             tracing::error!(from = %self.config.from, "{line}");
         }
-        PluginError::Upstream(
-            "forward: off, the loop plugin found a forwarding loop (nothing sent)".into(),
-        )
+        PluginError::upstream(NAME, ForwardError::Looping)
     }
 
     pub fn config(&self) -> &Config {
@@ -307,10 +331,10 @@ impl Forward {
     async fn forward<'a>(&'a self, query: &'a Query, next: Next<'a>) -> PluginResult {
         let Some(_slot) = self.acquire() else {
             self.stats.max_concurrent_rejects.fetch_add(1, Relaxed);
-            return Err(PluginError::Overloaded(format!(
-                "forward: more than max_concurrent {} queries in flight",
-                self.config.max_concurrent
-            )));
+            return Err(PluginError::overloaded(
+                NAME,
+                ForwardError::TooMany(self.config.max_concurrent),
+            ));
         };
         let mut request = encode_request(query)?;
         let started = Instant::now();
@@ -323,15 +347,13 @@ impl Forward {
         if !any_healthy {
             self.stats.healthcheck_broken.fetch_add(1, Relaxed);
             if self.config.failfast {
-                return Err(PluginError::Upstream(
-                    "forward: every upstream is down (failfast_all_unhealthy_upstreams)".into(),
-                ));
+                return Err(PluginError::upstream(NAME, ForwardError::AllDown));
             }
             order.shuffle(&mut rand::rng());
         }
         let tcp =
             self.config.force_tcp || (query.transport == Transport::Tcp && !self.config.prefer_udp);
-        let mut last_error = String::from("no upstream was tried");
+        let mut last_error = ForwardError::NoneTried;
         // A `failover` reply, answered if no later upstream does better.
         let mut kept: Option<Message> = None;
         let last = order.len().saturating_sub(1);
@@ -342,7 +364,7 @@ impl Forward {
             }
             let now = Instant::now();
             if now >= deadline {
-                last_error = format!("{last_error}; gave up after {OVERALL_TIMEOUT:?}");
+                last_error = ForwardError::GaveUp(Box::new(last_error));
                 break;
             }
             let budget = (deadline - now).min(READ_TIMEOUT);
@@ -395,13 +417,16 @@ impl Forward {
                     upstream.stats.failures.fetch_add(1, Relaxed);
                     upstream.record_failure();
                     tracing::debug!(upstream = %upstream.addr, qname = %query.name, %error, "forward: exchange failed");
-                    last_error = format!("{}: {error}", upstream.addr);
+                    last_error = ForwardError::Exchange {
+                        upstream: upstream.addr,
+                        source: error,
+                    };
                 }
             }
         }
         match kept {
             Some(msg) => self.answer(msg, query, next).await,
-            None => Err(PluginError::Upstream(format!("forward: {last_error}"))),
+            None => Err(PluginError::upstream(NAME, last_error)),
         }
     }
 
@@ -518,7 +543,7 @@ fn encode_request(query: &Query) -> Result<Vec<u8>, PluginError> {
     edns.set_dnssec_ok(query.dnssec_ok);
     msg.set_edns(edns);
     msg.to_vec()
-        .map_err(|e| PluginError::Internal(format!("forward: cannot encode the query: {e}")))
+        .map_err(|e| PluginError::internal(NAME, ForwardError::Encode(e)))
 }
 
 fn reply_from(msg: Message) -> Reply {

@@ -8,9 +8,10 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::Name;
 
 use super::{Config, Forward, MAX_UPSTREAMS, NAME, Policy};
-use crate::plugin::order::SetupResult;
-use crate::setup::keys::{normalize_zone, reverse_zones};
-use crate::setup::{SetupContext, SetupError, args};
+use crate::contract::{
+    Outcome, SetupContext, SetupError, SetupResult, args, normalize_zone, reverse_zones,
+};
+use crate::plugin::loop_detect::ForwardingLoop;
 
 pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
     let config = parse(ctx, d)?;
@@ -18,18 +19,18 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
     let max_fails = config.max_fails;
     // The block's `loop` (if any) turns this forward off when its probe comes back.
     let forward =
-        Arc::new(Forward::new(config).with_forwarding_loop(Arc::clone(ctx.forwarding_loop)));
+        Arc::new(Forward::new(config).with_forwarding_loop(ForwardingLoop::of_block(ctx)));
     ctx.metrics
         .register(Arc::new(super::metrics::ForwardMetrics {
             stats: forward.stats(),
             max_fails,
         }));
     let health = Arc::clone(&forward);
-    ctx.hooks.push(Box::new(move |start| {
+    ctx.on_start(move |start| {
         health.spawn_health_checks(&start.shutdown);
         Ok(())
-    }));
-    Ok(Some((forward, detail)))
+    });
+    Ok(Outcome::Link(forward, detail))
 }
 
 pub fn parse(ctx: &SetupContext<'_>, d: &Directive) -> Result<Config, SetupError> {
@@ -46,16 +47,13 @@ pub fn parse(ctx: &SetupContext<'_>, d: &Directive) -> Result<Config, SetupError
     };
     // A CIDR names reverse zones; as in CoreDNS, only the first one it expands to is used.
     let from_zone = if from.text.contains('/') {
-        reverse_zones(&from.text).and_then(|zones| {
-            zones
-                .into_iter()
-                .next()
-                .ok_or_else(|| format!("{:?} names no reverse zone", from.text))
-        })
+        let zones = reverse_zones(&from.text).map_err(|m| args::err(from, NAME, m.to_string()))?;
+        zones.into_iter().next().ok_or_else(|| {
+            args::err(from, NAME, format!("{:?} names no reverse zone", from.text))
+        })?
     } else {
-        normalize_zone(&from.text)
-    }
-    .map_err(|m| args::err(from, NAME, m))?;
+        normalize_zone(&from.text).map_err(|m| args::err(from, NAME, m.to_string()))?
+    };
     let mut upstreams = Vec::new();
     for t in to {
         for addr in parse_to(ctx, t)? {
@@ -82,9 +80,9 @@ pub fn parse(ctx: &SetupContext<'_>, d: &Directive) -> Result<Config, SetupError
                     ));
                 }
                 for t in &prop.args {
-                    config
-                        .except
-                        .push(normalize_zone(&t.text).map_err(|m| args::err(t, NAME, m))?);
+                    config.except.push(
+                        normalize_zone(&t.text).map_err(|m| args::err(t, NAME, m.to_string()))?,
+                    );
                 }
             }
             "force_tcp" | "prefer_udp" | "failfast_all_unhealthy_upstreams" => {
@@ -181,7 +179,8 @@ fn parse_health_check(prop: &Directive, config: &mut Config) -> Result<(), Setup
                 let Some(domain) = rest.next() else {
                     return Err(args::err(t, NAME, "domain needs a name"));
                 };
-                let zone = normalize_zone(&domain.text).map_err(|m| args::err(domain, NAME, m))?;
+                let zone = normalize_zone(&domain.text)
+                    .map_err(|m| args::err(domain, NAME, m.to_string()))?;
                 config.health_domain =
                     Name::from_ascii(&zone).map_err(|e| args::err(domain, NAME, e.to_string()))?;
             }

@@ -6,7 +6,7 @@ use hickory_proto::rr::{Name, RData, Record, RecordType, rdata};
 
 use super::setup::{StubResolver, replace_resolved_stub, resolv_conf_nameservers};
 use super::*;
-use crate::plugin::Plugin;
+use crate::contract::Plugin;
 
 fn addr(s: &str) -> SocketAddr {
     s.parse().unwrap()
@@ -302,7 +302,7 @@ async fn all_down_with_failfast_is_an_upstream_error_at_once() {
     let started = Instant::now();
     let result = f.serve(&q, Next::new(&chain)).await;
     assert!(
-        matches!(result, Err(PluginError::Upstream(_))),
+        matches!(result, Err(PluginError::Upstream { .. })),
         "{result:?}"
     );
     assert!(started.elapsed() < Duration::from_millis(100));

@@ -63,11 +63,10 @@ use arc_swap::ArcSwap;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Record, RecordType};
 
-use super::{Next, Plugin, PluginFuture, Reply};
+use crate::contract::{Next, Plugin, PluginFuture, Query, Reply, in_zone};
 use crate::dns::names::reverse_to_ip;
 use crate::dns::records;
 use crate::metrics::{Exposition, MetricsSource};
-use crate::server::query::{Query, in_zone};
 
 pub use setup::setup;
 use table::Table;

@@ -10,8 +10,7 @@ use corefile::Directive;
 
 use super::table::{self, Loader, Outcome};
 use super::{Hosts, HostsMetrics, NAME};
-use crate::plugin::order::SetupResult;
-use crate::setup::{SetupContext, SetupError, args};
+use crate::contract::{SetupContext, SetupError, SetupResult, args};
 
 const DEFAULT_FILE: &str = "/etc/hosts";
 const DEFAULT_TTL: u32 = 3600;
@@ -190,7 +189,7 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
     ctx.metrics.shared::<HostsMetrics>().add(Arc::clone(&table));
     if !reload.is_zero() {
         let table = Arc::clone(&table);
-        ctx.hooks.push(Box::new(move |start| {
+        ctx.on_start(move |start| {
             tokio::spawn(table::watch(
                 loader,
                 table,
@@ -199,7 +198,7 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
                 start.shutdown.clone(),
             ));
             Ok(())
-        }));
+        });
     }
     let plugin = Hosts {
         zones,
@@ -207,5 +206,5 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
         fallthrough,
         table,
     };
-    Ok(Some((Arc::new(plugin), detail)))
+    Ok(crate::contract::Outcome::Link(Arc::new(plugin), detail))
 }

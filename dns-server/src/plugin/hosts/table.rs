@@ -13,12 +13,12 @@ use hickory_proto::rr::Name;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
-use crate::server::query::{fqdn_lower, in_zone};
+use crate::contract::{fqdn_lower, in_zone};
 
 /// One name → address pair of a hosts line.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
-    /// Lower-case with the trailing dot, as [`crate::server::query::Query::lower`] spells it.
+    /// Lower-case with the trailing dot, as [`crate::contract::Query::lower`] spells it.
     pub key: Box<str>,
     /// The same name, lower-case: the target of PTR answers.
     pub name: Name,

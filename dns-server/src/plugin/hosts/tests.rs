@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::table::{Entry, Loader, Outcome, parse_ip, parse_text};
 use super::*;
-use crate::plugin::PluginResult;
+use crate::contract::PluginResult;
 
 const ROOT: &[&str] = &["."];
 
@@ -480,7 +480,7 @@ async fn setup_reads_the_file_relative_to_the_corefile_and_the_inline_entries() 
     // Fallthrough to the end of the chain: nothing claims the name.
     assert_eq!(
         ask_block(&setup, "other.", RecordType::A).await,
-        Err(crate::plugin::PluginError::NoNextPlugin)
+        Err(crate::contract::PluginError::NoNextPlugin)
     );
     let text = setup.metrics.render();
     assert!(text.contains("coredns_hosts_entries 8\n"), "{text}");

@@ -109,9 +109,8 @@ use registry::source::kube::{Connection, RateLimit};
 use registry::source::selector::Selector;
 use registry::store::Store;
 
-use super::{Next, Plugin, PluginFuture};
-use crate::dns::zone::Zone;
-use crate::server::query::{Query, in_zone};
+use crate::contract::{Next, Plugin, PluginFuture, Query, Zone, in_zone, zone::ZoneNameError};
+use crate::plugin::autopath::ClientNamespace;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PodsMode {
@@ -158,7 +157,7 @@ pub struct Kubernetes {
 }
 
 impl Kubernetes {
-    pub fn new(config: Config, store: Store) -> Result<Self, String> {
+    pub fn new(config: Config, store: Store) -> Result<Self, ZoneNameError> {
         let mut zones = config
             .zones
             .iter()
@@ -186,12 +185,23 @@ impl Kubernetes {
         self.config.pods
     }
 
-    /// For `autopath @kubernetes`: the namespace of the pod that sent `query`, and the zone (not
-    /// a reverse one) its name is in. Only with `pods verified`, as in CoreDNS, and only when
-    /// exactly one pod holds the address: an address shared (hostNetwork pods) or reused while a
-    /// pod is replaced may belong to another namespace, and a wrong search path answers a name
-    /// the client never meant (coredns/coredns#2842).
-    pub fn client_namespace(&self, query: &Query) -> Option<(Arc<str>, &Zone)> {
+    fn zone_of(&self, name: &str) -> Option<&Zone> {
+        self.zones.iter().find(|z| in_zone(name, &z.name))
+    }
+
+    fn falls_through(&self, name: &str) -> bool {
+        match &self.config.fallthrough {
+            None => false,
+            Some(zones) if zones.is_empty() => true,
+            Some(zones) => zones.iter().any(|z| in_zone(name, z)),
+        }
+    }
+}
+
+impl ClientNamespace for Kubernetes {
+    /// The namespace of the pod at the query's source address (one pod, one namespace), with
+    /// `pods verified` and a store that serves.
+    fn client_namespace(&self, query: &Query) -> Option<(Arc<str>, &Zone)> {
         if self.config.pods != PodsMode::Verified || !self.store.is_serving() {
             return None;
         }
@@ -203,16 +213,8 @@ impl Kubernetes {
         }
     }
 
-    fn zone_of(&self, name: &str) -> Option<&Zone> {
-        self.zones.iter().find(|z| in_zone(name, &z.name))
-    }
-
-    fn falls_through(&self, name: &str) -> bool {
-        match &self.config.fallthrough {
-            None => false,
-            Some(zones) if zones.is_empty() => true,
-            Some(zones) => zones.iter().any(|z| in_zone(name, z)),
-        }
+    fn knows_clients(&self) -> bool {
+        self.config.pods == PodsMode::Verified
     }
 }
 

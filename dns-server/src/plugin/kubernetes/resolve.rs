@@ -10,11 +10,9 @@ use hickory_proto::rr::{Name, Record, RecordType};
 use registry::store::{ReadyEndpoint, ServiceEntry, ServiceKind};
 
 use super::{Kubernetes, PodsMode};
+use crate::contract::{Query, Reply, Zone};
 use crate::dns::names::{dashed, reverse_to_ip, undash};
 use crate::dns::records;
-use crate::dns::zone::Zone;
-use crate::plugin::Reply;
-use crate::server::query::Query;
 
 const PLUGIN: &str = "kubernetes";
 /// How many ExternalName hops are chased inside the zone before giving up.

@@ -14,8 +14,11 @@ use registry::source::selector::Selector;
 use registry::store::Store;
 
 use super::{ApiConfig, Config, Kubernetes, PodsMode};
-use crate::plugin::order::SetupResult;
-use crate::setup::{SetupContext, SetupError, args};
+use crate::contract::{
+    Outcome, SetupContext, SetupError, SetupResult, StartError, StartupWait, args,
+};
+use crate::plugin::autopath::ClientNamespace;
+use crate::plugin::k8s_external::ClusterServices;
 
 const NAME: &str = "kubernetes";
 
@@ -255,7 +258,7 @@ pub fn parse(ctx: &SetupContext<'_>, d: &Directive) -> Result<Config, SetupError
         (None, None) => Connection::InCluster,
     };
     config.nameserver_ips = ctx
-        .bind
+        .bind_addrs()
         .iter()
         .copied()
         .filter(|ip| !ip.is_unspecified())
@@ -308,7 +311,8 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
         labels: config.labels.clone(),
     };
     let detail = describe(&config);
-    *ctx.startup_wait = (*ctx.startup_wait).max(config.api.startup_timeout);
+    let wait = ctx.server.get_or_default::<StartupWait>();
+    wait.0 = wait.0.max(config.api.startup_timeout);
     let metrics = Arc::new(super::metrics::KubernetesMetrics {
         zone: config.zones.first().cloned().unwrap_or_default(),
         store: store.clone(),
@@ -319,11 +323,11 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
     if let Some(dir) = config.manifests.clone() {
         let token = store.register_source(format!("manifests {}", dir.display()));
         let source_store = store.clone();
-        ctx.hooks.push(Box::new(move |start| {
+        ctx.on_start(move |start| {
             let shutdown = start.shutdown.clone();
             tokio::spawn(manifests::run(dir, filter, source_store, token, shutdown));
             Ok(())
-        }));
+        });
     } else {
         let options = KubeOptions {
             connection: config.api.connection.clone(),
@@ -338,19 +342,24 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
         // Registered now, so the store is not "synced" before the watchers even start.
         let tokens = kube_source::SyncTokens::register(&store, &options);
         let source_store = store.clone();
-        ctx.hooks.push(Box::new(move |start| {
+        ctx.on_start(move |start| {
             let source = kube_source::start(options, source_store, tokens, start.shutdown.clone())
-                .map_err(|e| format!("{NAME}: {e}"))?;
+                .map_err(|e| StartError::plugin(NAME, e))?;
             let _ = metrics.source.set(source);
             Ok(())
-        }));
+        });
     }
     let ready_store = store.clone();
-    ctx.readiness
-        .push((NAME.to_string(), Arc::new(move || ready_store.is_synced())));
-    let plugin = Arc::new(Kubernetes::new(config, store).map_err(|m| args::err(&d.name, NAME, m))?);
-    ctx.block_plugins.kubernetes = Some(Arc::clone(&plugin));
-    Ok(Some((plugin, detail)))
+    ctx.readiness(NAME, Arc::new(move || ready_store.is_synced()));
+    let services = ClusterServices(store.clone());
+    let plugin = Arc::new(
+        Kubernetes::new(config, store).map_err(|e| args::err(&d.name, NAME, e.to_string()))?,
+    );
+    // What the block's autopath and k8s_external read, under the types they own.
+    ctx.block
+        .insert(Arc::clone(&plugin) as Arc<dyn ClientNamespace>);
+    ctx.block.insert(services);
+    Ok(Outcome::Link(plugin, detail))
 }
 
 /// `5s`, `1500ms`: how a Corefile would write it.

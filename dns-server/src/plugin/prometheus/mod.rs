@@ -56,9 +56,8 @@ use std::sync::Arc;
 
 use corefile::{Directive, Token};
 
-use super::order::SetupResult;
+use crate::contract::{CountQueries, Outcome, SetupContext, SetupError, SetupResult, args};
 use crate::metrics::expo::CONTENT_TYPE;
-use crate::setup::{SetupContext, SetupError, args};
 
 const NAME: &str = "prometheus";
 const DEFAULT_PORT: u16 = 9153;
@@ -76,12 +75,12 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
             ));
         }
     };
-    *ctx.block_metrics = true;
+    ctx.block.insert(CountQueries);
     let shared = if ctx.metrics.add_listener(addr) {
         let registry = Arc::clone(ctx.metrics);
-        ctx.hooks.push(Box::new(move |start| {
+        ctx.on_start(move |start| {
             crate::metrics::count_panics();
-            crate::server::http::spawn_typed(
+            crate::contract::http::spawn_typed(
                 NAME,
                 addr,
                 CONTENT_TYPE,
@@ -91,13 +90,12 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
                 }),
                 start,
             )
-        }));
+        });
         ""
     } else {
         " (shared with an earlier block)"
     };
-    *ctx.option_detail = Some(format!("http {addr}/metrics{shared}"));
-    Ok(None)
+    Ok(Outcome::Configured(format!("http {addr}/metrics{shared}")))
 }
 
 /// `:PORT`, `HOST:PORT` (HOST an IP address or `localhost`), `[V6]:PORT`.

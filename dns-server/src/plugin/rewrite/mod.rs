@@ -49,9 +49,14 @@ mod tests;
 
 use hickory_proto::rr::Name;
 
-use super::{Next, Plugin, PluginError, PluginFuture, PluginResult};
-use crate::server::query::Query;
+use crate::contract::Query;
+use crate::contract::{Next, Plugin, PluginError, PluginFuture, PluginResult};
 use rule::{Mode, Request, ResponseRewrite, Rule, rewrite_response};
+
+/// A rewritten name that is not a DNS name (a regex replacement can build one).
+#[derive(Debug, thiserror::Error)]
+#[error("{0:?} is not a valid name after the rewrite")]
+pub struct InvalidName(String);
 
 pub struct Rewrite {
     rules: Vec<Rule>,
@@ -95,10 +100,10 @@ impl Plugin for Rewrite {
             Name::from_ascii(&request.name)
         };
         let Ok(name) = name else {
-            return PluginFuture::ready(Err(PluginError::Internal(format!(
-                "rewrite: {:?} is not a valid name after the rewrite",
-                request.name
-            ))));
+            return PluginFuture::ready(Err(PluginError::internal(
+                "rewrite",
+                InvalidName(request.name.clone()),
+            )));
         };
         let mut rewritten = query.with_name(name);
         rewritten.qtype = request.qtype;

@@ -209,7 +209,7 @@ fn rewrite_values(record: &mut Record, matcher: &Matcher, to: &str) {
     }
 }
 
-fn every_record(reply: &mut crate::plugin::Reply) -> impl Iterator<Item = &mut Record> {
+fn every_record(reply: &mut crate::contract::Reply) -> impl Iterator<Item = &mut Record> {
     reply
         .answers
         .iter_mut()
@@ -218,7 +218,7 @@ fn every_record(reply: &mut crate::plugin::Reply) -> impl Iterator<Item = &mut R
 }
 
 /// Apply the response rewrites, in the order the rules asked for them.
-pub fn rewrite_response(reply: &mut crate::plugin::Reply, rewrites: &[ResponseRewrite]) {
+pub fn rewrite_response(reply: &mut crate::contract::Reply, rewrites: &[ResponseRewrite]) {
     for rewrite in rewrites {
         match rewrite {
             ResponseRewrite::Names { matcher, to } => {

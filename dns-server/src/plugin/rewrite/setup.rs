@@ -10,8 +10,7 @@ use regex::Regex;
 
 use super::Rewrite;
 use super::rule::{Action, Matcher, Mode, ResponseRewrite, Rule};
-use crate::plugin::order::SetupResult;
-use crate::setup::{SetupContext, SetupError, args};
+use crate::contract::{Outcome, SetupContext, SetupError, SetupResult, args};
 
 const NAME: &str = "rewrite";
 /// RFC 2181 §8: TTLs are at most 2^31 - 1 seconds.
@@ -27,7 +26,7 @@ pub fn setup(_ctx: &mut SetupContext<'_>, lines: &[&Directive]) -> SetupResult {
         described.push(text);
     }
     let detail = described.join("; ");
-    Ok(Some((Arc::new(Rewrite { rules }), detail)))
+    Ok(Outcome::Link(Arc::new(Rewrite { rules }), detail))
 }
 
 /// The line's arguments followed by its block's lines (each line's name and arguments).

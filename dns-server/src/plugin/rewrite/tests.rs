@@ -7,9 +7,8 @@ use std::sync::{Arc, Mutex};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{DNSClass, Name, RecordType};
 
+use crate::contract::{Next, Plugin, PluginFuture, PluginResult, Query, Reply};
 use crate::dns::records;
-use crate::plugin::{Next, Plugin, PluginFuture, PluginResult, Reply};
-use crate::server::query::Query;
 
 #[derive(Default)]
 struct Echo {

@@ -61,9 +61,9 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{DNSClass, Record, RecordType};
 use regex::Regex;
 
-use super::{Next, Plugin, PluginError, PluginFuture, Reply};
+use crate::contract::{Next, Plugin, PluginError, PluginFuture, Reply};
+use crate::contract::{Query, in_zone};
 use crate::metrics::{Exposition, MetricsSource};
-use crate::server::query::{Query, in_zone};
 use render::{Data, Template};
 
 const NAME: &str = "template";
@@ -159,9 +159,9 @@ impl Rule {
             .iter()
             .map(|t| {
                 let text = t.render(data);
-                render::parse_record(&text).map_err(|e| {
+                render::parse_record(&text).map_err(|reason| {
                     self.rr_failures.fetch_add(1, Relaxed);
-                    PluginError::Internal(format!("template: {text:?} is not a record: {e}"))
+                    PluginError::internal(NAME, render::NotARecord { text, reason })
                 })
             })
             .collect()

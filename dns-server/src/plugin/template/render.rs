@@ -39,8 +39,37 @@ pub struct Data<'a> {
     pub groups: HashMap<String, String>,
 }
 
+/// A template that is not the Go-template subset rollcall renders, or rendered text that is not a
+/// record.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    #[error("unclosed action in {0:?}")]
+    Unclosed(String),
+    #[error("{{{{ {0} }}}} is not supported by rollcall (supported: {SUPPORTED})")]
+    Unsupported(String),
+    #[error("empty record")]
+    EmptyRecord,
+    #[error("owner {0:?}: {1}")]
+    Owner(String, String),
+    #[error("{0:?} is not a TTL, class or record type")]
+    NotAType(String),
+    #[error("no record type in {0:?}")]
+    NoType(String),
+    #[error("{0} data {1:?}: {2}")]
+    Data(RecordType, String, String),
+}
+
+/// Rendered text that does not parse as a record (a query-time failure: SERVFAIL).
+#[derive(Debug, thiserror::Error)]
+#[error("{text:?} is not a record: {reason}")]
+pub struct NotARecord {
+    pub text: String,
+    #[source]
+    pub reason: TemplateError,
+}
+
 impl Template {
-    pub fn parse(text: &str) -> Result<Template, String> {
+    pub fn parse(text: &str) -> Result<Template, TemplateError> {
         let mut pieces = Vec::new();
         let mut rest = text;
         while let Some(open) = rest.find("{{") {
@@ -48,7 +77,7 @@ impl Template {
             let mut action = &rest[open + 2..];
             let close = action
                 .find("}}")
-                .ok_or_else(|| format!("unclosed action in {text:?}"))?;
+                .ok_or_else(|| TemplateError::Unclosed(text.to_string()))?;
             let mut inner = &action[..close];
             rest = &action[close + 2..];
             if let Some(trimmed) = inner.strip_prefix('-') {
@@ -103,7 +132,7 @@ impl Template {
 
 const SUPPORTED: &str = ".Name, .Zone, .Class, .Type, .Remote, .Regex, .Group.NAME, index .Group \"NAME\", index .Match N";
 
-fn parse_action(action: &str) -> Result<Piece, String> {
+fn parse_action(action: &str) -> Result<Piece, TemplateError> {
     let piece = match action {
         ".Name" => Piece::Name,
         ".Zone" => Piece::Zone,
@@ -122,9 +151,7 @@ fn parse_action(action: &str) -> Result<Piece, String> {
                         Piece::Group((*n).to_string())
                     }
                     _ => {
-                        return Err(format!(
-                            "{{{{ {other} }}}} is not supported by rollcall (supported: {SUPPORTED})"
-                        ));
+                        return Err(TemplateError::Unsupported(other.to_string()));
                     }
                 }
             }
@@ -135,10 +162,11 @@ fn parse_action(action: &str) -> Result<Piece, String> {
 
 /// One record in zone-file form: `NAME [TTL] [CLASS] TYPE RDATA...` (TTL defaults to 3600 and
 /// CLASS to IN, as miekg/dns's `NewRR` does).
-pub fn parse_record(text: &str) -> Result<Record, String> {
+pub fn parse_record(text: &str) -> Result<Record, TemplateError> {
     let mut words = text.split_whitespace().peekable();
-    let owner = words.next().ok_or("empty record")?;
-    let name = Name::from_ascii(owner).map_err(|e| format!("owner {owner:?}: {e}"))?;
+    let owner = words.next().ok_or(TemplateError::EmptyRecord)?;
+    let name = Name::from_ascii(owner)
+        .map_err(|e| TemplateError::Owner(owner.to_string(), e.to_string()))?;
     let mut ttl = 3600;
     let mut class = DNSClass::IN;
     let mut rtype = None;
@@ -151,15 +179,15 @@ pub fn parse_record(text: &str) -> Result<Record, String> {
             let t = RecordType::from_str(&word.to_ascii_uppercase())
                 .ok()
                 .filter(|t| !matches!(t, RecordType::Unknown(_)))
-                .ok_or_else(|| format!("{word:?} is not a TTL, class or record type"))?;
+                .ok_or_else(|| TemplateError::NotAType(word.to_string()))?;
             rtype = Some(t);
             break;
         }
     }
-    let rtype = rtype.ok_or_else(|| format!("no record type in {text:?}"))?;
+    let rtype = rtype.ok_or_else(|| TemplateError::NoType(text.to_string()))?;
     let rdata_text: Vec<&str> = words.collect();
     let rdata = RData::try_from_str(rtype, &rdata_text.join(" "))
-        .map_err(|e| format!("{rtype} data {:?}: {e}", rdata_text.join(" ")))?;
+        .map_err(|e| TemplateError::Data(rtype, rdata_text.join(" "), e.to_string()))?;
     let mut record = Record::from_rdata(name, ttl, rdata);
     record.dns_class = class;
     Ok(record)
@@ -198,7 +226,9 @@ mod tests {
 
     #[test]
     fn unsupported_actions_are_refused_at_parse_time() {
-        let e = Template::parse("{{ if .Name }}x{{ end }}").unwrap_err();
+        let e = Template::parse("{{ if .Name }}x{{ end }}")
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("{{ if .Name }} is not supported by rollcall"),
             "{e}"

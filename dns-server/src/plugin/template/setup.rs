@@ -12,8 +12,7 @@ use regex::Regex;
 
 use super::render::Template;
 use super::{NAME, Rule, TemplateMetrics, TemplatePlugin};
-use crate::plugin::order::SetupResult;
-use crate::setup::{SetupContext, SetupError, args};
+use crate::contract::{Outcome, SetupContext, SetupError, SetupResult, args};
 
 pub fn setup(ctx: &mut SetupContext<'_>, stanzas: &[&Directive]) -> SetupResult {
     let mut rules = Vec::with_capacity(stanzas.len());
@@ -44,10 +43,10 @@ pub fn setup(ctx: &mut SetupContext<'_>, stanzas: &[&Directive]) -> SetupResult 
         server: ctx.server_label(),
         rules: rules.clone(),
     }));
-    Ok(Some((
+    Ok(Outcome::Link(
         Arc::new(TemplatePlugin { rules, zones }),
         described.join("; "),
-    )))
+    ))
 }
 
 fn parse(ctx: &SetupContext<'_>, d: &Directive) -> Result<Rule, SetupError> {
@@ -117,7 +116,8 @@ fn parse(ctx: &SetupContext<'_>, d: &Directive) -> Result<Rule, SetupError> {
             }
             "answer" | "additional" | "authority" => {
                 let t = args::exactly_one(prop, NAME)?;
-                let template = Template::parse(&t.text).map_err(|m| args::err(t, NAME, m))?;
+                let template =
+                    Template::parse(&t.text).map_err(|m| args::err(t, NAME, m.to_string()))?;
                 match name {
                     "answer" => rule.answers.push(template),
                     "additional" => rule.additionals.push(template),

@@ -6,8 +6,7 @@ use std::sync::{Arc, Mutex};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RecordType};
 
-use crate::plugin::{Next, Plugin, PluginFuture, PluginResult, Reply};
-use crate::server::query::Query;
+use crate::contract::{Next, Plugin, PluginFuture, PluginResult, Query, Reply};
 
 #[derive(Default)]
 struct Rest {

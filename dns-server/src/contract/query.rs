@@ -4,20 +4,7 @@ use std::net::SocketAddr;
 
 use hickory_proto::rr::{DNSClass, Name, RecordType};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
-    Udp,
-    Tcp,
-}
-
-impl Transport {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Transport::Udp => "udp",
-            Transport::Tcp => "tcp",
-        }
-    }
-}
+pub use crate::dns::Transport;
 
 #[derive(Debug, Clone)]
 pub struct Query {

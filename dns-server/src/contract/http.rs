@@ -75,8 +75,8 @@ pub fn spawn(
     what: &'static str,
     addr: std::net::SocketAddr,
     respond: Responder,
-    start: &crate::setup::StartContext,
-) -> Result<(), String> {
+    start: &super::start::StartContext,
+) -> Result<(), super::start::StartError> {
     spawn_typed(what, addr, "text/plain", respond, start)
 }
 
@@ -86,11 +86,13 @@ pub fn spawn_typed(
     addr: std::net::SocketAddr,
     content_type: &'static str,
     respond: Responder,
-    start: &crate::setup::StartContext,
-) -> Result<(), String> {
+    start: &super::start::StartContext,
+) -> Result<(), super::start::StartError> {
     let listener = start.tcp_listener(what, addr)?;
-    let bound = listener.local_addr().map_err(|e| format!("{what}: {e}"))?;
-    tracing::info!(listen = %bound, "serving {what} endpoint");
+    // tcp_listener recorded the bound address (port 0 resolved); log what clients reach.
+    if let Ok(bound) = listener.local_addr() {
+        tracing::info!(listen = %bound, "serving {what} endpoint");
+    }
     tokio::spawn(serve_typed(
         listener,
         content_type,

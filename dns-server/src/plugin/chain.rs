@@ -1,4 +1,4 @@
-//! THE chain. Plugins run in this order whatever order a Corefile lists them in, as CoreDNS's
+//! THE chain table: the only file that names every plugin. Plugins run in this order whatever order a Corefile lists them in, as CoreDNS's
 //! `plugin.cfg` fixes it. Every directive CoreDNS knows is listed so a Corefile written for
 //! CoreDNS gets a precise "not implemented by rollcall yet" instead of "unknown directive";
 //! rollcall's own `eureka` sits just before `kubernetes`.
@@ -8,39 +8,8 @@
 //! walked answer, or NXDOMAIN that stops the walk, to another (complaint §d 3). Behind
 //! autopath, the cache only sees the client-independent names the walk asks.
 
-use std::sync::Arc;
-
-use corefile::Directive;
-
-use super::Plugin;
-use crate::setup::{SetupContext, SetupError, args};
-
-/// A directive's setup: parse the stanza, return the plugin and a one-line description, or
-/// `None` for directives that only configure the server block (like `bind`).
-pub type SetupFn = fn(&mut SetupContext<'_>, &Directive) -> SetupResult;
-
-/// The plugin and its one-line description, or `None` for a server-block option.
-pub type SetupResult = Result<Option<(Arc<dyn Plugin>, String)>, SetupError>;
-
-/// The setup of a directive a server block may give more than once (`rewrite`): it receives
-/// every occurrence, in Corefile order, and builds one plugin from them all, as CoreDNS does.
-pub type RepeatableSetupFn = fn(&mut SetupContext<'_>, &[&Directive]) -> SetupResult;
-
-#[derive(Clone, Copy)]
-pub enum DirectiveSetup {
-    Implemented(SetupFn),
-    Repeatable(RepeatableSetupFn),
-    /// A CoreDNS directive rollcall does not have yet.
-    NotYet,
-}
-
-#[derive(Clone, Copy)]
-pub struct DirectiveSpec {
-    pub name: &'static str,
-    pub setup: DirectiveSetup,
-}
-
-use DirectiveSetup::{Implemented, NotYet, Repeatable};
+use crate::contract::DirectiveSetup::{self, Implemented, NotYet, Repeatable};
+use crate::contract::DirectiveSpec;
 
 const fn spec(name: &'static str, setup: DirectiveSetup) -> DirectiveSpec {
     DirectiveSpec { name, setup }
@@ -58,7 +27,7 @@ pub const CHAIN: &[DirectiveSpec] = &[
     spec("reload", Implemented(super::reload::setup)),
     spec("nsid", Implemented(super::nsid::setup)),
     spec("bufsize", Implemented(super::bufsize::setup)),
-    spec("bind", Implemented(setup_bind)),
+    spec("bind", Implemented(super::bind::setup)),
     spec("debug", NotYet),
     spec("trace", NotYet),
     spec("ready", Implemented(super::ready::setup)),
@@ -112,26 +81,4 @@ pub fn lookup(name: &str) -> Option<DirectiveSpec> {
 
 pub fn position(name: &str) -> Option<usize> {
     CHAIN.iter().position(|s| s.name == name)
-}
-
-/// `bind ADDRESS...`: listen only on these addresses instead of every interface.
-fn setup_bind(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
-    args::no_block(d)?;
-    if d.args.is_empty() {
-        return Err(args::err(&d.name, "bind", "needs at least one address"));
-    }
-    for arg in &d.args {
-        let ip = arg.text.parse().map_err(|_| {
-            args::err(
-                arg,
-                "bind",
-                format!(
-                    "{:?} is not an IP address (interface names are not supported)",
-                    arg.text
-                ),
-            )
-        })?;
-        ctx.bind.push(ip);
-    }
-    Ok(None)
 }

@@ -4,7 +4,16 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::rdata::SOA;
 use hickory_proto::rr::{Name, RData, Record};
 
-use crate::plugin::Reply;
+use super::reply::Reply;
+
+/// A zone name that is not a valid DNS name.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("zone {zone:?}: {source}")]
+pub struct ZoneNameError {
+    zone: String,
+    #[source]
+    source: hickory_proto::ProtoError,
+}
 
 #[derive(Debug, Clone)]
 pub struct Zone {
@@ -17,15 +26,21 @@ pub struct Zone {
 }
 
 impl Zone {
-    pub fn new(name: &str) -> Result<Self, String> {
-        let origin = Name::from_ascii(name).map_err(|e| format!("zone {name:?}: {e}"))?;
+    pub fn new(name: &str) -> Result<Self, ZoneNameError> {
+        let origin = Name::from_ascii(name).map_err(|source| ZoneNameError {
+            zone: name.to_string(),
+            source,
+        })?;
         let under = |prefix: &str| {
             let text = if name == "." {
                 format!("{prefix}.")
             } else {
                 format!("{prefix}.{name}")
             };
-            Name::from_ascii(&text).map_err(|e| format!("zone {name:?}: {e}"))
+            Name::from_ascii(&text).map_err(|source| ZoneNameError {
+                zone: name.to_string(),
+                source,
+            })
         };
         Ok(Zone {
             labels: usize::from(origin.num_labels()),
