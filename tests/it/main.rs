@@ -7,6 +7,7 @@ mod cache;
 mod cli;
 mod corefile_reload;
 mod dashboard;
+mod doc_examples;
 mod eureka_clients;
 mod eureka_dns;
 mod eureka_replication;

@@ -14,10 +14,13 @@
 //! - `ACTION`: `allow` (on down the chain), `block` (REFUSED), `filter` (an empty NOERROR),
 //!   `drop` (no reply at all).
 //! - `type`: the question types matched (default `*`, every type).
-//! - `net`: the client networks matched, as CIDRs or addresses (default `*`, every client).
+//! - `net`: the client networks matched, as CIDRs or addresses (one host), IPv4 or IPv6
+//!   (default `*`, every client).
+//! - Each rule is one line of the block; a block needs at least one. `acl` may be given several
+//!   times in a server block: its stanzas are tried in Corefile order, as one rule list.
 //!
 //! ## Example
-//! ```text
+//! ```corefile
 //! .:53 {
 //!     acl {
 //!         allow net 10.0.0.0/8 192.168.0.0/16 127.0.0.1

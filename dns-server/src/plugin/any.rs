@@ -9,6 +9,15 @@
 //! ```text
 //! any
 //! ```
+//! No arguments or properties.
+//!
+//! ## Example
+//! ```corefile
+//! .:53 {
+//!     any
+//!     forward . /etc/resolv.conf
+//! }
+//! ```
 
 use std::sync::Arc;
 

@@ -26,16 +26,27 @@
 //! autopath [ZONE...] RESOLV-CONF
 //! ```
 //! - `ZONE`: the zones autopath acts in (default: the server block's zones).
-//! - `RESOLV-CONF`: `@kubernetes`, or a resolv.conf file whose `search` list is used for every
-//!   client.
+//! - `RESOLV-CONF` (required, the last argument): `@kubernetes`, or a resolv.conf file whose
+//!   `search` list is used for every client. The file is read at setup (relative to the
+//!   Corefile's directory) and must have a `search` line.
+//! - `@kubernetes` needs a `kubernetes` plugin in the same server block (setup fails without
+//!   one) and only acts with its `pods verified` (a warning says so otherwise).
 //!
-//! ## Example (CoreDNS's documented use)
-//! ```text
+//! ## Examples
+//! CoreDNS's documented use:
+//! ```corefile
 //! .:53 {
 //!     autopath @kubernetes
 //!     kubernetes cluster.local in-addr.arpa ip6.arpa {
 //!         pods verified
 //!     }
+//!     forward . /etc/resolv.conf
+//! }
+//! ```
+//! One search list for every client, from a file next to the Corefile:
+//! ```corefile
+//! .:53 {
+//!     autopath resolv.conf
 //!     forward . /etc/resolv.conf
 //! }
 //! ```

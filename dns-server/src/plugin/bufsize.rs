@@ -15,6 +15,14 @@
 //! bufsize [SIZE]
 //! ```
 //! SIZE is between 512 and 4096; default 1232.
+//!
+//! ## Example
+//! ```corefile
+//! .:53 {
+//!     bufsize 1400
+//!     forward . /etc/resolv.conf
+//! }
+//! ```
 
 use corefile::Directive;
 

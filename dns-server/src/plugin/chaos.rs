@@ -15,6 +15,14 @@
 //! VERSION defaults to `rollcall-<version>`; AUTHORS (repeated names are given once) defaults to
 //! none, so `authors.bind` gets an empty NOERROR. Every text is cut at 255 bytes, the most one
 //! TXT string holds.
+//!
+//! ## Example
+//! ```corefile
+//! .:53 {
+//!     chaos dns-1.2.3 "Platform team" "On call"
+//!     kubernetes cluster.local
+//! }
+//! ```
 
 use std::sync::Arc;
 

@@ -16,10 +16,21 @@
 //!     allow_ipv4
 //! }
 //! ```
-//! - `PREFIX`: an IPv6 /96 (also /32, /40, /48, /56, /64 as RFC 6052 allows; only /96 is
-//!   supported here) — default `64:ff9b::/96`.
+//! - `PREFIX` (as an argument or as the `prefix` property): an IPv6 /96 whose last 32 bits are
+//!   zero, default `64:ff9b::/96`. RFC 6052 also allows /32, /40, /48, /56 and /64; only /96 is
+//!   supported here.
 //! - `translate_all`: translate even when the AAAA answer has AAAA records.
 //! - `allow_ipv4`: translate queries that came over IPv4 too.
+//!
+//! ## Example
+//! ```corefile
+//! .:53 {
+//!     dns64 64:ff9b::/96 {
+//!         allow_ipv4
+//!     }
+//!     forward . /etc/resolv.conf
+//! }
+//! ```
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;

@@ -1,13 +1,22 @@
 //! # errors
 //!
 //! Logs every error the rest of the chain returns (the query still gets SERVFAIL from the
-//! dispatcher), except "no plugin claims this name", which is a REFUSED answer, not a failure. Without `errors`, failures are only counted, not logged, as in CoreDNS.
+//! dispatcher), except "no plugin claims this name", which is a REFUSED answer, not a failure.
+//! Without `errors`, failures are only counted, not logged, as in CoreDNS.
 //!
 //! ## Syntax
 //! ```text
 //! errors
 //! ```
 //! No arguments or properties (`consolidate` and `stacktrace` are not implemented).
+//!
+//! ## Example
+//! ```corefile
+//! .:53 {
+//!     errors
+//!     kubernetes cluster.local
+//! }
+//! ```
 
 use std::sync::Arc;
 

@@ -10,7 +10,20 @@
 //!     lameduck DURATION
 //! }
 //! ```
-//! `ADDRESS` defaults to `:8080` (all interfaces); `127.0.0.1:8080` or `:0` work too.
+//! `ADDRESS` defaults to `:8080` (all interfaces); `IP:PORT` listens on one address (an IP, not a
+//! host name), `:0` on a free port. `/health` is the only path. `lameduck` takes a duration
+//! (`5s`); with several blocks giving it, the longest applies.
+//!
+//! ## Example (kubeadm's)
+//! ```corefile
+//! .:53 {
+//!     health {
+//!         lameduck 5s
+//!     }
+//!     ready
+//!     kubernetes cluster.local
+//! }
+//! ```
 
 use std::sync::Arc;
 

@@ -17,13 +17,15 @@
 //! }
 //! ```
 //! - `ZONE`: the zones answered (default: the server block's zones).
-//! - `apex`: the label under which the name servers live (default `dns`).
+//! - `apex`: the one label under which the name servers live (default `dns`).
 //! - `ttl`: the TTL of answers, 0–3600 (default 5).
 //! - `fallthrough`: an NXDOMAIN in these zones (all when none given) goes to the next plugin.
-//! - `headless` (answering headless Services' endpoints) is not supported yet.
+//! - `headless` (answering headless Services' endpoints) is not supported yet: a Corefile with it
+//!   is refused.
+//! - The server block must have a `kubernetes` plugin: setup fails without one.
 //!
 //! ## Example
-//! ```text
+//! ```corefile
 //! .:53 {
 //!     kubernetes cluster.local
 //!     k8s_external example.org

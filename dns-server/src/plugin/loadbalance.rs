@@ -11,7 +11,16 @@
 //! ```text
 //! loadbalance [round_robin]
 //! ```
-//! The `weighted` policy and the `prefer` option are not supported yet.
+//! `round_robin` is the only policy (and the default). The `weighted` policy and the `prefer`
+//! option are not supported yet: a Corefile with them is refused.
+//!
+//! ## Example
+//! ```corefile
+//! .:53 {
+//!     loadbalance
+//!     kubernetes cluster.local
+//! }
+//! ```
 
 use std::sync::Arc;
 

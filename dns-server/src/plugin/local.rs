@@ -21,6 +21,15 @@
 //! ```text
 //! local
 //! ```
+//! No arguments or properties.
+//!
+//! ## Example
+//! ```corefile
+//! .:53 {
+//!     local
+//!     forward . /etc/resolv.conf
+//! }
+//! ```
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -13,7 +13,18 @@
 //! `NAMES` limits logging to queries at or below those names (default: all). `class` picks which
 //! answers to log: `success` (NOERROR with data), `denial` (NXDOMAIN or NODATA), `error`
 //! (SERVFAIL, REFUSED, FORMERR, NOTIMP and failures), `all` (default). Several classes may be given.
-//! Custom format strings are not supported.
+//! `NAMES` are zones (a CIDR stands for its reverse zones). Custom format strings are not
+//! supported: a Corefile with one is refused.
+//!
+//! ## Example
+//! ```corefile
+//! .:53 {
+//!     log cluster.local {
+//!         class denial error
+//!     }
+//!     kubernetes cluster.local
+//! }
+//! ```
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -29,6 +29,17 @@
 //! ```text
 //! loop
 //! ```
+//! No arguments or properties. The probe goes to the block's first `bind` address (loopback
+//! when the block listens on every interface) and its name is under the block's first zone.
+//!
+//! ## Example (kubeadm's)
+//! ```corefile
+//! .:53 {
+//!     kubernetes cluster.local in-addr.arpa ip6.arpa
+//!     forward . /etc/resolv.conf
+//!     loop
+//! }
+//! ```
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::Ordering::Relaxed;

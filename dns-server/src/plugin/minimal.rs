@@ -10,6 +10,16 @@
 //! ```text
 //! minimal
 //! ```
+//! No arguments or properties.
+//!
+//! ## Example
+//! ```corefile
+//! .:53 {
+//!     minimal
+//!     kubernetes cluster.local
+//!     forward . /etc/resolv.conf
+//! }
+//! ```
 
 use std::sync::Arc;
 

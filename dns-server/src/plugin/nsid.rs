@@ -10,7 +10,16 @@
 //! ```text
 //! nsid [DATA...]
 //! ```
-//! DATA (several words are joined by spaces) defaults to the host's name, e.g. the pod's name.
+//! DATA (several words are joined by spaces, at most 512 bytes) defaults to the host's name,
+//! e.g. the pod's name.
+//!
+//! ## Example
+//! ```corefile
+//! .:53 {
+//!     nsid replica-a
+//!     kubernetes cluster.local
+//! }
+//! ```
 
 use corefile::Directive;
 

@@ -8,7 +8,16 @@
 //! ```text
 //! ready [ADDRESS]
 //! ```
-//! `ADDRESS` defaults to `:8181`.
+//! `ADDRESS` defaults to `:8181` (all interfaces); `:PORT` listens on every interface,
+//! `IP:PORT` on one (an IP, not a host name). `/ready` is the only path.
+//!
+//! ## Example
+//! ```corefile
+//! .:53 {
+//!     ready :8181
+//!     kubernetes cluster.local
+//! }
+//! ```
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

@@ -21,6 +21,16 @@
 //! - Only the Corefile's own text is hashed (as CoreDNS): an edit to an `import`ed file alone is
 //!   not noticed until the Corefile changes or `SIGUSR1` arrives.
 //! - Applies to `rollcall serve --corefile FILE`; the embedded example has no file to watch.
+//! - Listen addresses the new Corefile keeps stay the same sockets, and `eureka`'s registrations
+//!   carry over to the new configuration.
+//!
+//! ## Example
+//! ```corefile
+//! .:53 {
+//!     reload 10s 5s
+//!     kubernetes cluster.local
+//! }
+//! ```
 
 use std::time::Duration;
 

@@ -10,6 +10,14 @@
 //! ```text
 //! whoami
 //! ```
+//! No arguments or properties.
+//!
+//! ## Example
+//! ```corefile
+//! .:53 {
+//!     whoami
+//! }
+//! ```
 
 use std::sync::Arc;
 

@@ -35,27 +35,12 @@
 //!
 //! # Corefile directive
 //!
-//! The DNS server's `eureka` plugin (dns-server `plugin/eureka`) builds an [`EurekaConfig`] from
-//! its block; the options map onto the fields as follows:
-//!
-//! ```text
-//! eureka ZONE {
-//!     listen 127.0.0.1:8761              # listen
-//!     ttl SECONDS                        # (DNS answers only)
-//!     lease_duration 90                  # default_lease_secs (when a client sends none)
-//!     eviction_interval 60s              # eviction_interval
-//!     self_preservation on|off           # self_preservation
-//!     renewal_percent_threshold 0.85     # renewal_percent_threshold
-//!     delta_retention 3m                 # delta_retention
-//!     max_body 65536                     # max_body_bytes
-//!     max_instances_per_app 100000       # max_instances_per_app
-//!     max_apps 100000                    # max_apps
-//!     auth basic PASSWORD_FILE           # EurekaAuth::basic_from_file (`user:password` lines)
-//!     auth bearer TOKEN_FILE             # EurekaAuth::bearer_from_file (one token a line)
-//!     auth_reads                         # auth_reads: reads and the dashboard need it too
-//! }
-//! ```
-//!
+//! The DNS server's `eureka` directive builds an [`EurekaConfig`] from its block. Its syntax,
+//! defaults and examples are written once, in the plugin's module doc
+//! (`dns-server/src/plugin/eureka/mod.rs`). Each option sets the field of its name, except
+//! `lease_duration` → `default_lease_secs`, `max_body` → `max_body_bytes`, `auth` →
+//! [`EurekaAuth::basic_from_file`] or [`EurekaAuth::bearer_from_file`], `peers` → the
+//! [`replication`] peers, and `ttl`, which only concerns DNS answers.
 //! `expected_renewal_interval_secs` (30) has no directive option.
 
 mod clock;

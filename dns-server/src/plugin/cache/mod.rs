@@ -25,10 +25,12 @@
 //!     keepttl
 //! }
 //! ```
-//! - `TTL` caps both kinds (defaults 3600 s success, 1800 s denial); MINTTL defaults to 5 s.
-//!   `ZONES` limits caching to names in them (default: the server block's zones).
-//! - `success`/`denial CAPACITY`: entries per kind, default 9,984, at least 1,024 (smaller
-//!   values are raised), spread over 256 shards; a full shard evicts a random entry.
+//! - `TTL` caps both kinds (defaults 3600 s success, 1800 s denial); MINTTL defaults to 5 s
+//!   (lowered to TTL when TTL is smaller). `ZONES` limits caching to names in them (default:
+//!   the server block's zones).
+//! - `success`/`denial CAPACITY [TTL] [MINTTL]`: entries per kind, default 9,984, at least
+//!   1,024 (smaller values are raised), spread over 256 shards; a full shard evicts a random
+//!   entry. TTL and MINTTL set that kind's cap and floor (MINTTL at most TTL).
 //! - `prefetch AMOUNT [DURATION=1m] [PERCENTAGE%=10%]`: an entry asked AMOUNT times with at
 //!   most DURATION between two asks is refreshed in the background once less than PERCENTAGE
 //!   of its TTL is left, while the cached reply is served.
@@ -41,8 +43,35 @@
 //!   answers are always live; with both disabled a name costs one zone check.
 //! - `keepttl`: serve the TTLs as the chain returned them instead of counting down.
 //!
-//! `serve_stale_policy` and the `verify` TIMEOUT/RESPONSE_TTL arguments are not implemented.
+//! `serve_stale_policy` and the `verify` TIMEOUT/RESPONSE_TTL arguments are not implemented: a
+//! Corefile with them is refused.
 //! Counters for metrics are in [`CacheStats`], reached through [`Cache::stats`].
+//!
+//! ## Examples
+//! kubeadm's: cache everything for at most 30 s, but never the cluster's own answers:
+//! ```corefile
+//! .:53 {
+//!     cache 30 {
+//!         disable success cluster.local
+//!         disable denial cluster.local
+//!     }
+//!     kubernetes cluster.local
+//!     forward . /etc/resolv.conf
+//! }
+//! ```
+//! A bigger cache that refreshes popular names before they expire and rides out an upstream
+//! outage with stale answers:
+//! ```corefile
+//! .:53 {
+//!     cache {
+//!         success 50000 3600 30
+//!         denial 10000 300
+//!         prefetch 10 1m 20%
+//!         serve_stale 1h verify
+//!     }
+//!     forward . /etc/resolv.conf
+//! }
+//! ```
 
 mod metrics;
 pub mod setup;

@@ -31,19 +31,23 @@
 //!     peers URL...
 //! }
 //! ```
-//! - `ZONE` (required): the DNS zone of registered apps, e.g. `registry.cluster.local`.
-//! - `listen`: the HTTP API and dashboard, default `127.0.0.1:8761`; served under both
+//! - `ZONE` (required): the DNS zone of registered apps, e.g. `registry.cluster.local`; it must be
+//!   inside the server block's zones.
+//! - `listen`: the HTTP API and dashboard, `IP:PORT`, default `127.0.0.1:8761`; served under both
 //!   `/eureka/` and `/eureka/v2/`, dashboard at `/`.
-//! - `ttl`: TTL of DNS answers, default 5 (registrations change fast).
-//! - `lease_duration`: lease for registrations that carry no `leaseInfo.durationInSecs`, default 90.
+//! - `ttl`: TTL of DNS answers, 0–3600, default 5 (registrations change fast).
+//! - `lease_duration`: lease in seconds (1–86400) for registrations that carry no
+//!   `leaseInfo.durationInSecs`, default 90.
 //! - `eviction_interval`: how often expired leases are evicted, default `60s`.
-//! - `self_preservation`: stop evicting when renewals fall below the threshold, default `on`;
-//!   `renewal_percent_threshold` default `0.85`.
+//! - `self_preservation`: stop evicting when renewals fall below the threshold, `on` (default)
+//!   or `off` (`true`/`false` too); `renewal_percent_threshold`: a fraction 0–1, default `0.85`.
 //! - `delta_retention`: how long `/apps/delta` keeps changes, default `3m`.
-//! - `max_body`: largest request body in bytes, default 65536 (larger: 413).
+//! - `max_body`: largest request body in bytes, 1024–64 MiB, default 65536 (larger: 413).
 //! - `max_instances_per_app` / `max_apps`: limits, default 100000 each.
 //! - `auth basic FILE`: writes need HTTP basic credentials from FILE (`user:password` lines);
-//!   `auth bearer FILE`: a bearer token from FILE (one per line). `auth_reads`: reads too.
+//!   `auth bearer FILE`: a bearer token from FILE (one per line). FILE is read at setup
+//!   (relative to the Corefile's directory), so `rollcall check` reports a missing or empty one.
+//!   `auth_reads` (only with `auth`): reads and the dashboard need credentials too.
 //! - `peers URL...`: replicate to these Eureka servers (`http://HOST:PORT/eureka`, as clients'
 //!   `serviceUrl`), as Netflix's peers do: every client change is sent on in batches to
 //!   `/peerreplication/batch/`, changes from peers are applied and not sent again, and at start
@@ -52,11 +56,26 @@
 //!   its addresses is skipped. With `auth`, a server presents its own file's first credential to
 //!   its peers (the replicas of one registry share the secret).
 //!
-//! ## Example
-//! ```text
+//! ## Examples
+//! The embedded example's registry, next to the cluster zone:
+//! ```corefile
 //! .:1053 {
 //!     eureka registry.cluster.local {
 //!         listen 127.0.0.1:8761
+//!     }
+//!     kubernetes cluster.local
+//! }
+//! ```
+//! Three replicas of one registry (a StatefulSet's pods), writes behind basic auth, every
+//! replica naming all three:
+//! ```corefile
+//! .:53 {
+//!     eureka registry.cluster.local {
+//!         listen 0.0.0.0:8761
+//!         auth basic eureka-users
+//!         peers http://eureka-0.eureka:8761/eureka http://eureka-1.eureka:8761/eureka http://eureka-2.eureka:8761/eureka
+//!         lease_duration 30
+//!         self_preservation off
 //!     }
 //! }
 //! ```

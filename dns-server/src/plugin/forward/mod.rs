@@ -23,8 +23,39 @@
 //! ```
 //! `FROM` is a zone, or a CIDR whose first reverse zone is used (as CoreDNS does).
 //! `TO` is `IP[:PORT]` (port 53 by default), `dns://IP[:PORT]`, or a resolv.conf file whose
-//! `nameserver` lines are read at setup (relative to the Corefile's directory); at most 15
-//! upstreams. `tls://`, `https://`, `tls` and `tls_servername` are not supported yet.
+//! `nameserver` lines are read at setup (relative to the Corefile's directory; it must exist and
+//! name at least one); at most 15 upstreams. `max_concurrent` is at least 1; `force_tcp` and
+//! `prefer_udp` exclude each other. Durations are Go's (`500ms`, `10s`). `tls://`, `https://`,
+//! `grpc://`, `quic://` and `h3://` upstreams, `tls`, `tls_servername` and `max_idle_conns` are not
+//! supported yet: a Corefile with them is refused.
+//!
+//! ## Examples
+//! kubeadm's: everything outside the cluster zone to the node's resolvers:
+//! ```corefile
+//! .:53 {
+//!     kubernetes cluster.local
+//!     forward . /etc/resolv.conf {
+//!         max_concurrent 1000
+//!     }
+//! }
+//! ```
+//! A private domain to its own servers, tried in order; the rest to public resolvers, except
+//! names under `lan`, which never leave:
+//! ```corefile
+//! corp.example:53 {
+//!     forward . 10.0.0.53 10.0.1.53:5353 {
+//!         policy sequential
+//!         health_check 5s domain corp.example
+//!         failover SERVFAIL REFUSED
+//!     }
+//! }
+//! .:53 {
+//!     forward . dns://1.1.1.1 8.8.8.8 {
+//!         except lan
+//!         prefer_udp
+//!     }
+//! }
+//! ```
 //!
 //! ## Behaviour
 //! The question goes out as the client asked it, with the client's RD and CD bits, a fresh random

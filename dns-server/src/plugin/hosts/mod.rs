@@ -35,7 +35,8 @@
 //!     fallthrough [ZONES...]
 //! }
 //! ```
-//! - `FILE`: default `/etc/hosts`; a relative path is relative to the Corefile's directory.
+//! - `FILE`: default `/etc/hosts`; a relative path is relative to the Corefile's directory. A
+//!   missing file is a warning, not an error, for `rollcall check` too (it may appear later).
 //! - `ZONES`: only names in these zones are loaded and answered (default: the server block's).
 //! - `INLINE`: `IP NAME...` lines, in the block before `fallthrough`, answered with the file's.
 //! - `ttl`: 1–65535, default 3600.
@@ -44,12 +45,25 @@
 //! - `fallthrough [ZONES...]`: names not in the table (in these zones; all when none given) go
 //!   to the next plugin.
 //!
-//! ## Example (k3s's default)
-//! ```text
+//! ## Examples
+//! k3s's default, the stanza as its Corefile has it:
+//! ```corefile-stanza
 //! hosts /etc/coredns/NodeHosts {
 //!     ttl 60
 //!     reload 15s
 //!     fallthrough
+//! }
+//! ```
+//! Names written in the Corefile besides the file's, in one zone, the file read once (`reload 0`):
+//! ```corefile
+//! .:53 {
+//!     hosts /etc/hosts internal.example {
+//!         10.0.0.5 build.internal.example
+//!         fd00::5 build.internal.example
+//!         reload 0
+//!         fallthrough
+//!     }
+//!     forward . /etc/resolv.conf
 //! }
 //! ```
 

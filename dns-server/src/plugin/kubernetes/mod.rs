@@ -32,15 +32,18 @@
 //! - The source is the Kubernetes API unless `manifests` is given. With no connection option,
 //!   rollcall uses the pod's service account, as CoreDNS does (`KUBERNETES_SERVICE_HOST`/`_PORT`,
 //!   the token and CA under `/var/run/secrets/kubernetes.io/serviceaccount/`).
-//!   - `endpoint URL`: a remote API server (`https://HOST:PORT`); `tls CERT KEY CACERT`: the
-//!     client certificate and key to present there, and the CA that signed the server's.
+//!   - `endpoint URL`: a remote API server (`https://HOST[:PORT]`, or `http://`);
+//!     `tls CERT KEY CACERT`: the client certificate and key to present there, and the CA that
+//!     signed the server's (only with `endpoint`).
 //!   - `kubeconfig KUBECONFIG [CONTEXT]`: connect as a kubeconfig file says (its current context,
 //!     or CONTEXT); its server address wins over `endpoint`.
 //!   - `startup_timeout DURATION` (default `5s`): until every watch has listed once, names in
 //!     these zones get SERVFAIL (never NXDOMAIN); after DURATION rollcall serves what it has and
 //!     logs a warning.
 //!   - `apiserver_qps QPS`, `apiserver_burst BURST` (default 10): a client-side rate limit on
-//!     list and watch requests (none by default).
+//!     list and watch requests (none by default); `apiserver_burst` only with `apiserver_qps`.
+//!   - Files named here (kubeconfig, TLS) are read when serving starts, not by `rollcall check`;
+//!     relative paths are relative to the Corefile's directory.
 //!   - Watched: Namespaces, Services, EndpointSlices (not with `noendpoints`), and Pods only with
 //!     `pods verified`. Through API outages the last synced state keeps answering; reconnects back
 //!     off from 100 ms to 2 s, a 410 Gone relists and swaps the new state in whole, and a watch
@@ -62,10 +65,13 @@
 //!   plugin instead.
 //! - `ignore empty_service`: a ClusterIP Service with no ready endpoint answers NXDOMAIN, so a
 //!   client's search path moves on.
+//! - Not implemented yet (refused): `namespace_labels`, `multicluster`, `zonal`,
+//!   `apiserver_max_inflight`. Refused as removed from CoreDNS: `resyncperiod`, `upstream`,
+//!   `transfer`.
 //!
 //! ## Examples
 //! In a cluster (the kubeadm default):
-//! ```text
+//! ```corefile
 //! .:53 {
 //!     kubernetes cluster.local in-addr.arpa ip6.arpa {
 //!         pods insecure
@@ -75,7 +81,7 @@
 //! }
 //! ```
 //! Outside it, through a kubeconfig:
-//! ```text
+//! ```corefile
 //! cluster.local:1053 {
 //!     kubernetes {
 //!         kubeconfig /home/me/.kube/config kind-dev
@@ -83,8 +89,19 @@
 //!     }
 //! }
 //! ```
+//! Or straight at an API server, with a client certificate:
+//! ```corefile
+//! cluster.local:1053 {
+//!     kubernetes {
+//!         endpoint https://10.0.0.1:6443
+//!         tls client.crt client.key ca.crt
+//!         apiserver_qps 20
+//!         apiserver_burst 40
+//!     }
+//! }
+//! ```
 //! From a directory of manifests, no cluster needed:
-//! ```text
+//! ```corefile
 //! cluster.local:1053 {
 //!     kubernetes cluster.local in-addr.arpa ip6.arpa {
 //!         manifests ./cluster

@@ -17,8 +17,8 @@
 //! `ADDRESS` defaults to `localhost:9153` (loopback only); `:9153` listens on every interface,
 //! `10.0.0.10:9153` or `[::1]:9153` on one. The path is always `/metrics`.
 //!
-//! ## Examples
-//! ```text
+//! ## Example
+//! ```corefile
 //! .:53 {
 //!     prometheus :9153
 //!     kubernetes cluster.local

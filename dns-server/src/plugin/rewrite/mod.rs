@@ -31,7 +31,7 @@
 //! - `edns0` and `cname` rules are not supported yet: a Corefile with them is refused.
 //!
 //! ## Example
-//! ```text
+//! ```corefile
 //! .:53 {
 //!     rewrite name exact db.example.com db.prod.svc.cluster.local
 //!     rewrite stop {

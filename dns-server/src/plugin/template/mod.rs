@@ -17,15 +17,19 @@
 //!     fallthrough [ZONE...]
 //! }
 //! ```
-//! - `CLASS`, `TYPE`: the question's class (`IN`, `CH`, `ANY`) and type (`A`, `AAAA`, ..., `ANY`).
+//! - `CLASS`, `TYPE`: the question's class (`IN`, `CH`, `HS`, `ANY`) and type (`A`, `AAAA`, ...,
+//!   `ANY`).
 //! - `ZONE`: where the template applies (default: the server block's zones).
 //! - `match`: regexes against the question name (lower-case, trailing dot; default `.*`).
 //!   Named groups `(?P<x>...)` and numbered groups are available to the templates.
-//! - `answer`, `additional`, `authority`: one record each in zone-file form
-//!   (`{{ .Name }} 60 IN A 127.0.0.1`), with `{{ .Name }}`, `{{ .Zone }}`, `{{ .Class }}`,
-//!   `{{ .Type }}`, `{{ .Remote }}`, `{{ .Regex }}`, `{{ .Group.x }}`, `{{ index .Match 1 }}`.
-//!   Other Go template actions are refused at setup.
-//! - `rcode`: `NOERROR` (default), `NXDOMAIN`, `SERVFAIL`, `REFUSED`, ...
+//! - `answer`, `additional`, `authority`: one record per line (repeat the line for more), in
+//!   zone-file form (`{{ .Name }} 60 IN A 127.0.0.1`), with `{{ .Name }}`, `{{ .Zone }}`,
+//!   `{{ .Class }}`, `{{ .Type }}`, `{{ .Remote }}`, `{{ .Regex }}`, `{{ .Group.x }}`,
+//!   `{{ index .Match 1 }}`. Other Go template actions, and a group no `match` regex has, are
+//!   refused at setup.
+//! - `rcode`: `NOERROR` (default), `NXDOMAIN`, `SERVFAIL`, `REFUSED`, `FORMERR`, `NOTIMP`,
+//!   `YXDOMAIN`, `NOTAUTH`.
+//! - `ederror` (extended DNS errors) is not supported yet: a Corefile with it is refused.
 //! - `fallthrough`: a question whose class, type and zone match but whose name matches no regex
 //!   goes on down the chain (for these zones; all when none are given) instead of NXDOMAIN.
 //!
@@ -36,7 +40,7 @@
 //! `coredns_template_matches_total` (labelled with the template's class and type).
 //!
 //! ## Example
-//! ```text
+//! ```corefile
 //! .:53 {
 //!     template ANY AAAA {
 //!         rcode NOERROR
