@@ -1,10 +1,15 @@
 //! rollcall's DNS server: the Corefile setup, the plugin chain and the sockets. It reads the
 //! registry's store and never writes it.
 //!
-//! - [`setup`]: Corefile AST → typed server blocks and chains (all validation).
-//! - [`plugin`]: the plugin contract, [`plugin::order`] (THE chain order), one module per directive.
+//! Layers, each importing only the ones below it:
+//!
+//! - [`setup`]: Corefile AST → typed server blocks and chains (all validation); names no plugin.
+//! - [`plugin`]: one module per directive, and [`plugin::chain`] (THE chain table, the only file
+//!   naming every plugin).
+//! - [`contract`]: what a plugin is and may use (Plugin, Next, Reply, Query, SetupContext, the
+//!   argument cursor, typed per-block extensions, StartContext).
 //! - [`server`]: sockets and the dispatcher (bytes → block → chain → bytes).
-//! - [`dns`]: record and name helpers shared by answering plugins.
+//! - [`dns`]: record and name helpers below the contract.
 //! - [`metrics`]: the metrics registry, per-query DNS counters and the exposition format.
 //! - [`embedded`]: the bundled example cluster and Corefile behind `cargo run --release`.
 

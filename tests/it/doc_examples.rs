@@ -21,11 +21,12 @@
 //! on any machine that resolves names).
 //!
 //! A directive's module doc is the one whose heading is `# <directive>` (the file the chain
-//! table's setup lives in; `bind`, a server-block option, is documented in `plugin/order.rs`).
+//! table's setup lives in; `bind`, a server-block option, has its own module too).
 
 use std::path::{Path, PathBuf};
 
-use rollcall::plugin::order::{CHAIN, DirectiveSetup};
+use rollcall::contract::DirectiveSetup;
+use rollcall::plugin::chain::CHAIN;
 
 use crate::support::scratch_dir;
 

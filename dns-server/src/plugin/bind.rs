@@ -1,14 +1,25 @@
 //! # bind
 //!
-//! Listens only on the given addresses instead of every interface, as CoreDNS's `bind`. It
-//! configures the block rather than joining the chain: setup reads the block's
-//! [`Bind`](crate::contract::Bind).
+//! Not a plugin but a server-block option (setup reads the block's
+//! [`Bind`](crate::contract::Bind)): the block listens on these addresses only, instead of every
+//! IPv4 interface (`0.0.0.0`), on the port of its keys.
+//! The first address names the block's `server` metric label; `loop` probes the block at one of
+//! them; `kubernetes` and `eureka` answer their name server `ns.dns.<zone>` with them (`0.0.0.0`
+//! and `::` aside).
 //!
 //! ## Syntax
 //! ```text
 //! bind ADDRESS...
 //! ```
-//! ADDRESS is an IPv4 or IPv6 address; interface names are not supported.
+//! `ADDRESS` is an IPv4 or IPv6 address (interface names are not supported); at least one.
+//!
+//! ## Example
+//! ```corefile
+//! .:53 {
+//!     bind 127.0.0.1 ::1
+//!     forward . /etc/resolv.conf
+//! }
+//! ```
 
 use corefile::Directive;
 

@@ -1,5 +1,5 @@
-//! THE chain table: the only file that names every plugin. Plugins run in this order whatever order a Corefile lists them in, as CoreDNS's
-//! `plugin.cfg` fixes it. Every directive CoreDNS knows is listed so a Corefile written for
+//! THE chain table: the only file that names every plugin. Plugins run in this order whatever
+//! order a Corefile lists them in, as CoreDNS's `plugin.cfg` fixes it. Every directive CoreDNS knows is listed so a Corefile written for
 //! CoreDNS gets a precise "not implemented by rollcall yet" instead of "unknown directive";
 //! rollcall's own `eureka` sits just before `kubernetes`.
 //!
@@ -7,28 +7,6 @@
 //! An autopath answer depends on who asks, and a cache in front of autopath hands one client's
 //! walked answer, or NXDOMAIN that stops the walk, to another (complaint §d 3). Behind
 //! autopath, the cache only sees the client-independent names the walk asks.
-//!
-//! # bind
-//!
-//! Not a plugin but a server-block option (set up here, `setup_bind`): the block listens on
-//! these addresses only, instead of every IPv4 interface (`0.0.0.0`), on the port of its keys.
-//! The first address names the block's `server` metric label; `loop` probes the block at one of
-//! them; `kubernetes` and `eureka` answer their name server `ns.dns.<zone>` with them (`0.0.0.0`
-//! and `::` aside).
-//!
-//! ## Syntax
-//! ```text
-//! bind ADDRESS...
-//! ```
-//! `ADDRESS` is an IPv4 or IPv6 address (interface names are not supported); at least one.
-//!
-//! ## Example
-//! ```corefile
-//! .:53 {
-//!     bind 127.0.0.1 ::1
-//!     forward . /etc/resolv.conf
-//! }
-//! ```
 
 use crate::contract::DirectiveSetup::{self, Implemented, NotYet, Repeatable};
 use crate::contract::DirectiveSpec;
