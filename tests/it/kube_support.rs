@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use registry::source::kube::Tuning;
 use rollcall::server::Running;
 use rollcall::server::dispatch::Dispatcher;
-use rollcall_tests::apiserver::{ADMIN_TOKEN, ApiServer, Options, objects};
+use rollcall_tests::apiserver::{ADMIN_TOKEN, ApiServer, Options, Resource, objects};
+use serde::Deserialize;
+use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use crate::support::{Answer, parse_question, query_bytes, render, scratch_dir};
@@ -69,6 +71,38 @@ impl Cluster {
         }
     }
 
+    /// Every object of a manifests directory (`*.yaml`, `*.yml`, `*.json`; `List`s flattened),
+    /// as a cluster holding them would serve them. A legacy `v1/Endpoints` becomes the
+    /// EndpointSlices the EndpointSliceMirroring controller would write (the API path watches
+    /// slices only). Returns how many objects were applied; panics on a kind the test API server
+    /// cannot serve, so a fixture cannot silently grow past what this path checks.
+    pub fn seed_manifests(&self, dir: &Path) -> usize {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|entry| entry.expect("directory entry").path())
+            .filter(|p| {
+                p.extension()
+                    .is_some_and(|e| e == "yaml" || e == "yml" || e == "json")
+            })
+            .collect();
+        files.sort();
+        let mut applied = 0;
+        for file in files {
+            let text = std::fs::read_to_string(&file).expect("manifest file");
+            for document in serde_yaml_ng::Deserializer::from_str(&text) {
+                let value = serde_json::Value::deserialize(document)
+                    .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+                for object in flatten(value) {
+                    for object in as_served(object) {
+                        self.api.apply(object);
+                        applied += 1;
+                    }
+                }
+            }
+        }
+        applied
+    }
+
     pub fn add_service(&self, namespace: &str, i: u16) {
         let name = format!("svc-{i}");
         self.api
@@ -81,6 +115,87 @@ impl Cluster {
             8080,
         ));
     }
+}
+
+/// The objects of one YAML document: itself, or the items of a `List`.
+fn flatten(value: Value) -> Vec<Value> {
+    match value.get("kind").and_then(Value::as_str) {
+        None => Vec::new(),
+        Some("List") => match value.get("items") {
+            Some(Value::Array(items)) => items.iter().cloned().flat_map(flatten).collect(),
+            _ => Vec::new(),
+        },
+        Some(_) => vec![value],
+    }
+}
+
+/// What the API server holds for a manifest object: itself, or the mirrored slices of an
+/// `Endpoints`.
+fn as_served(object: Value) -> Vec<Value> {
+    match object.get("kind").and_then(Value::as_str) {
+        Some(kind) if Resource::from_kind(kind).is_some() => vec![object],
+        Some("Endpoints") => mirrored_slices(&object),
+        other => panic!("the test API server cannot serve kind {other:?}: {object}"),
+    }
+}
+
+/// The EndpointSlices the EndpointSliceMirroring controller writes for a selector-less
+/// Service's `Endpoints`: per subset and address family, `addresses` ready and
+/// `notReadyAddresses` not, with hostname, node and targetRef kept, and the Endpoints' labels
+/// plus the Service's name.
+fn mirrored_slices(endpoints: &Value) -> Vec<Value> {
+    let meta = &endpoints["metadata"];
+    let name = meta["name"].as_str().expect("Endpoints name");
+    let mut labels = meta.get("labels").cloned().unwrap_or_else(|| json!({}));
+    labels[registry::source::convert::SERVICE_NAME_LABEL] = json!(name);
+    labels["endpointslice.kubernetes.io/managed-by"] =
+        json!("endpointslicemirroring-controller.k8s.io");
+    let subsets = endpoints["subsets"].as_array().cloned().unwrap_or_default();
+    let mut slices = Vec::new();
+    for (i, subset) in subsets.iter().enumerate() {
+        let ports = subset.get("ports").cloned().unwrap_or_else(|| json!([]));
+        for (family, v6) in [("IPv4", false), ("IPv6", true)] {
+            let mut endpoints = Vec::new();
+            for (field, ready) in [("addresses", true), ("notReadyAddresses", false)] {
+                for address in subset[field].as_array().into_iter().flatten() {
+                    let ip = address["ip"].as_str().expect("address ip");
+                    if ip.contains(':') != v6 {
+                        continue;
+                    }
+                    let mut endpoint = json!({"addresses": [ip], "conditions": {"ready": ready}});
+                    for (from, to) in [
+                        ("hostname", "hostname"),
+                        ("nodeName", "nodeName"),
+                        ("targetRef", "targetRef"),
+                    ] {
+                        if let Some(v) = address.get(from) {
+                            endpoint[to] = v.clone();
+                        }
+                    }
+                    endpoints.push(endpoint);
+                }
+            }
+            if endpoints.is_empty() {
+                continue;
+            }
+            let mut slice_meta = json!({
+                "name": format!("{name}-mirror-{i}-{}", family.to_ascii_lowercase()),
+                "labels": labels,
+            });
+            if let Some(namespace) = meta.get("namespace") {
+                slice_meta["namespace"] = namespace.clone();
+            }
+            slices.push(json!({
+                "apiVersion": "discovery.k8s.io/v1",
+                "kind": "EndpointSlice",
+                "metadata": slice_meta,
+                "addressType": family,
+                "endpoints": endpoints,
+                "ports": ports,
+            }));
+        }
+    }
+    slices
 }
 
 pub fn cluster_ip(i: u16) -> Ipv4Addr {

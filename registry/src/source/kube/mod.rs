@@ -27,6 +27,8 @@ mod connect;
 mod intern;
 mod layer;
 mod slim;
+#[cfg(test)]
+mod tests;
 mod watch;
 
 use std::sync::{Arc, RwLock};
