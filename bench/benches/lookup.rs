@@ -35,9 +35,9 @@ use hickory_proto::rr::{Name, RecordType};
 use registry::source::filter::Filter;
 use registry::source::manifests;
 use registry::store::{ObjectKind, Store};
-use rollcall::server::dispatch::Dispatcher;
-use rollcall::contract::Transport;
 use rollcall::contract::StartContext;
+use rollcall::contract::Transport;
+use rollcall::server::dispatch::Dispatcher;
 use rollcall_bench::synth::{self, Options};
 use tokio_util::sync::CancellationToken;
 

@@ -13,9 +13,9 @@ use hickory_net::tcp::TcpClientStream;
 use hickory_net::udp::UdpClientStream;
 use hickory_proto::op::{Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use rollcall::contract::Transport;
 use rollcall::server::Running;
 use rollcall::server::dispatch::Dispatcher;
-use rollcall::contract::Transport;
 use tokio_util::sync::CancellationToken;
 
 pub fn fixtures() -> PathBuf {

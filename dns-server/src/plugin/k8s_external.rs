@@ -230,18 +230,29 @@ impl Plugin for K8sExternal {
     }
 }
 
-fn external_zone(name: &str, apex: &str) -> Result<ExternalZone, String> {
+/// A zone or apex that does not make valid names.
+#[derive(Debug, thiserror::Error)]
+#[error("{name:?}: {source}")]
+struct BadName {
+    name: String,
+    #[source]
+    source: hickory_proto::ProtoError,
+}
+
+fn external_zone(name: &str, apex: &str) -> Result<ExternalZone, BadName> {
+    let parse =
+        |text: String| Name::from_ascii(&text).map_err(|source| BadName { name: text, source });
     let under = |prefix: &str| {
         let text = if name == "." {
             format!("{prefix}.{apex}.")
         } else {
             format!("{prefix}.{apex}.{name}")
         };
-        Name::from_ascii(&text).map_err(|e| format!("{text:?}: {e}"))
+        parse(text)
     };
     Ok(ExternalZone {
         name: name.to_string(),
-        origin: Name::from_ascii(name).map_err(|e| format!("zone {name:?}: {e}"))?,
+        origin: parse(name.to_string())?,
         ns1: under("ns1")?,
         hostmaster: under("hostmaster")?,
     })
@@ -291,7 +302,7 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
         .iter()
         .map(|z| external_zone(z, &apex))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|m| args::err(&d.name, NAME, m))?;
+        .map_err(|e| args::err(&d.name, NAME, e.to_string()))?;
     let detail = format!("zones {}; apex {apex}; ttl {ttl}", zone_names.join(" "));
     let plugin = Arc::new(K8sExternal {
         zones,

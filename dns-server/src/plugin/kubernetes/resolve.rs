@@ -120,22 +120,16 @@ impl Kubernetes {
 
     /// The server's own name: the `kube-dns` Service when the cluster has one (its ClusterIP is
     /// what pods are given as nameserver), else `ns.dns.<zone>` with the configured addresses.
-    fn nameserver(&self) -> (Result<Name, String>, Vec<IpAddr>) {
+    fn nameserver(&self) -> (Result<Name, hickory_proto::ProtoError>, Vec<IpAddr>) {
         let zone = &self.cluster_zone.name;
         if let Some(entry) = self.store.service("kube-dns.kube-system")
             && !entry.cluster_ips().is_empty()
         {
             let name = Name::from_ascii(format!("kube-dns.kube-system.svc.{zone}"));
-            return (
-                name.map_err(|e| e.to_string()),
-                entry.cluster_ips().to_vec(),
-            );
+            return (name, entry.cluster_ips().to_vec());
         }
         let name = Name::from_ascii(format!("ns.dns.{zone}"));
-        (
-            name.map_err(|e| e.to_string()),
-            self.config.nameserver_ips.clone(),
-        )
+        (name, self.config.nameserver_ips.clone())
     }
 
     fn nameserver_addresses(&self, q: &Query, zone: &Zone) -> Reply {
