@@ -3,12 +3,12 @@
 //!
 //! Layers, each importing only the ones below it:
 //!
+//! - [`server`]: sockets and the dispatcher (bytes → block → chain → bytes); names no plugin.
 //! - [`setup`]: Corefile AST → typed server blocks and chains (all validation); names no plugin.
-//! - [`plugin`]: one module per directive, and [`plugin::chain`] (THE chain table, the only file
-//!   naming every plugin).
+//! - [`plugin`]: THE chain table ([`plugin::CHAIN`], the only place naming every plugin) and one
+//!   module per directive.
 //! - [`contract`]: what a plugin is and may use (Plugin, Next, Reply, Query, SetupContext, the
 //!   argument cursor, typed per-block extensions, StartContext).
-//! - [`server`]: sockets and the dispatcher (bytes → block → chain → bytes).
 //! - [`dns`]: record and name helpers below the contract.
 //! - [`metrics`]: the metrics registry, per-query DNS counters and the exposition format.
 //! - [`embedded`]: the bundled example cluster and Corefile behind `cargo run --release`.

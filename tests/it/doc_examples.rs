@@ -26,7 +26,7 @@
 use std::path::{Path, PathBuf};
 
 use rollcall::contract::DirectiveSetup;
-use rollcall::plugin::chain::CHAIN;
+use rollcall::plugin::CHAIN;
 
 use crate::support::scratch_dir;
 

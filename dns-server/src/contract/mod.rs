@@ -29,7 +29,7 @@
 //! | `names.rs` | zone arguments: [`normalize_zone`], [`reverse_zones`] of a CIDR |
 //! | `zone.rs` | [`Zone`]: a zone's SOA and negative answers, for zone-owning plugins |
 //!
-//! Which plugins exist and the order they run in is the chain table, `crate::plugin::chain`: the
+//! Which plugins exist and the order they run in is the chain table, `crate::plugin`: the
 //! only file that names every plugin.
 
 pub mod args;

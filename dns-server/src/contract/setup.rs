@@ -1,7 +1,7 @@
 //! What a directive's setup is given and returns: [`SetupContext`] (the block's zones and port,
 //! the Corefile's directory, the metrics registry, the typed state shared within the block and
 //! the configuration, and the hooks to run at start), [`Outcome`], and [`SetupError`] with the
-//! offending token's position. The chain table (`crate::plugin::chain`) pairs each directive with
+//! offending token's position. The chain table (`crate::plugin::CHAIN`) pairs each directive with
 //! its [`DirectiveSetup`].
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

@@ -1,5 +1,5 @@
 //! Corefile AST → a typed [`Setup`]: server blocks with their zones, listen addresses and
-//! plugin chains in the fixed order of the chain table ([`crate::plugin::chain`]), plus the start
+//! plugin chains in the fixed order of the chain table ([`crate::plugin`]), plus the start
 //! hooks (sources, HTTP listeners) to run once serving begins. All validation happens here,
 //! before anything binds a socket, so `rollcall check` and `rollcall serve` report the same
 //! errors. Setup names no plugin: it runs each directive's setup from the chain table with a
@@ -22,7 +22,7 @@ use crate::contract::{
     Bind, CountQueries, DirectiveSetup, Extensions, Lameduck, Outcome, Plugin, ReadinessCheck,
     Registered, ReloadConfig, SetupContext, SetupError, StartHook, StartupWait, WireOptions,
 };
-use crate::plugin::chain;
+use crate::plugin;
 
 pub struct BlockPlan {
     pub keys: Vec<String>,
@@ -155,7 +155,7 @@ pub fn build(
         let mut links: Vec<Arc<dyn Plugin>> = Vec::new();
         let mut described = Vec::new();
         let mut directives: Vec<&Directive> = block.directives.iter().collect();
-        directives.sort_by_key(|d| chain::position(d.name()).unwrap_or(usize::MAX));
+        directives.sort_by_key(|d| plugin::position(d.name()).unwrap_or(usize::MAX));
         let mut at = 0;
         while at < directives.len() {
             let directive = directives[at];
@@ -167,7 +167,7 @@ pub fn build(
                 .count();
             let occurrences = &directives[at..at + same];
             at += same;
-            let Some(spec) = chain::lookup(name) else {
+            let Some(spec) = plugin::lookup(name) else {
                 for d in occurrences {
                     errors.push(SetupError::new(&d.span, name, "unknown directive"));
                 }
