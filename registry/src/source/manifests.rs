@@ -37,7 +37,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::convert;
 use super::filter::Filter;
-use crate::store::{ClusterObject, ObjectKey, ObjectKind, Store, SyncToken};
+use crate::store::{ClusterObject, ObjectKey, ObjectKind, StoreWriter, SyncToken};
 
 /// A burst of changes is over once nothing happened for this long…
 const QUIET: Duration = Duration::from_millis(150);
@@ -95,10 +95,11 @@ pub fn load_dir(dir: &Path, filter: &Filter) -> LoadReport {
 }
 
 /// Load `dir` into the store, mark `token` synced, then reload on every change until `shutdown`.
+/// The source owns the store's writer from here on.
 pub async fn run(
     dir: PathBuf,
     filter: Filter,
-    store: Store,
+    store: StoreWriter,
     token: SyncToken,
     shutdown: CancellationToken,
 ) {
@@ -106,6 +107,7 @@ pub async fn run(
     let shared = Arc::new(Mutex::new(Reloader {
         loader: ManifestLoader::new(dir.clone(), filter),
         served: None,
+        store,
     }));
 
     if dir_identity(&dir).is_none() {
@@ -117,7 +119,7 @@ pub async fn run(
     // Watch before the first load, so a change between the two is not missed.
     let mut watch = WatchState::default();
     watch.refresh(&dir, &wake);
-    reload(&shared, &store).await;
+    reload(&shared).await;
     token.mark_synced();
 
     let mut poll = tokio::time::interval(POLL_INTERVAL);
@@ -131,17 +133,17 @@ pub async fn run(
                 if !debounce(&wake, &shutdown).await {
                     break;
                 }
-                reload(&shared, &store).await;
+                reload(&shared).await;
             }
             _ = poll.tick(), if !watching => {
                 if changed_on_disk(&shared).await {
-                    reload(&shared, &store).await;
+                    reload(&shared).await;
                 }
             }
         }
         // The directory appeared, or was deleted or replaced (its watch went with it).
         if watch.refresh(&dir, &wake) {
-            reload(&shared, &store).await;
+            reload(&shared).await;
         }
     }
     tracing::debug!(dir = %dir.display(), "manifests source stopped");
@@ -664,6 +666,8 @@ struct Reloader {
     loader: ManifestLoader,
     /// What the store got last, to skip writes (and serial bumps) when nothing changed.
     served: Option<Vec<ClusterObject>>,
+    /// Written only from the reload, under the same lock as the loader.
+    store: StoreWriter,
 }
 
 fn lock(shared: &Mutex<Reloader>) -> MutexGuard<'_, Reloader> {
@@ -674,9 +678,8 @@ fn lock(shared: &Mutex<Reloader>) -> MutexGuard<'_, Reloader> {
     }
 }
 
-async fn reload(shared: &Arc<Mutex<Reloader>>, store: &Store) {
+async fn reload(shared: &Arc<Mutex<Reloader>>) {
     let shared = Arc::clone(shared);
-    let store = store.clone();
     let result = tokio::task::spawn_blocking(move || {
         let mut reloader = lock(&shared);
         let report = reloader.loader.reload();
@@ -684,7 +687,9 @@ async fn reload(shared: &Arc<Mutex<Reloader>>, store: &Store) {
             tracing::debug!("manifests unchanged: store not written");
             return;
         }
-        store.replace(&ObjectKind::ALL, report.objects.clone());
+        reloader
+            .store
+            .replace(&ObjectKind::ALL, report.objects.clone());
         reloader.served = Some(report.objects);
     })
     .await;

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!             ┌ Namespace ─────┐
-//! kube Client ┼ Service ───────┼─ watch::run ─ convert + filter ─▶ Store::{upsert, delete, replace}
+//! kube Client ┼ Service ───────┼─ watch::run ─ convert + filter ─▶ StoreWriter::{upsert, delete, finish_relist}
 //! (ApiLayer)  ┼ EndpointSlice ─┤   (one task per kind)
 //!             └ Pod ───────────┘   only with `pods verified`
 //! ```
@@ -46,7 +46,7 @@ use slim::{SlimEndpointSlice, SlimNamespace, SlimPod, SlimService};
 use watch::{KindTask, Watched};
 
 use super::filter::Filter;
-use crate::store::{ObjectKind, Store, SyncToken};
+use crate::store::{ObjectKind, StoreWriter, SyncToken};
 
 /// Timing knobs that are not Corefile options. The defaults suit production; tests and the
 /// benchmark shorten them with [`Tuning::set_process_default`].
@@ -138,7 +138,7 @@ impl KubeOptions {
 pub struct SyncTokens(Vec<(ObjectKind, SyncToken)>);
 
 impl SyncTokens {
-    pub fn register(store: &Store, options: &KubeOptions) -> SyncTokens {
+    pub fn register(store: &StoreWriter, options: &KubeOptions) -> SyncTokens {
         SyncTokens(
             options
                 .kinds()
@@ -189,14 +189,16 @@ impl KubeSource {
 }
 
 /// Read the connection's files, then spawn the watchers (which connect on their own; nothing
-/// here waits for the network). Must run inside a tokio runtime.
+/// here waits for the network). Must run inside a tokio runtime. The source takes the store's
+/// writer for good; its per-kind tasks share it.
 pub fn start(
     options: KubeOptions,
-    store: Store,
+    store: StoreWriter,
     mut tokens: SyncTokens,
     shutdown: CancellationToken,
 ) -> Result<KubeSource, ConnectError> {
     let prepared = connect::prepare(&options.connection)?;
+    let store = Arc::new(store);
     let activity = Arc::new(Activity::new());
     let kinds = options.kinds();
     let source = KubeSource {
@@ -218,7 +220,7 @@ pub fn start(
         tasks.push((
             *kind,
             KindTask {
-                store: store.clone(),
+                store: Arc::clone(&store),
                 token,
                 filter: Arc::clone(&filter),
                 activity: Arc::clone(&activity),
@@ -304,16 +306,17 @@ fn single_namespace(filter: &Filter) -> Option<&str> {
 }
 
 /// After `startup_timeout`, serve what the store has, and say so.
-async fn startup_timer(store: Store, after: Duration, shutdown: CancellationToken) {
+async fn startup_timer(store: Arc<StoreWriter>, after: Duration, shutdown: CancellationToken) {
     tokio::select! {
         () = shutdown.cancelled() => return,
         () = tokio::time::sleep(after) => {}
     }
-    if !store.is_synced() {
+    let reader = store.reader();
+    if !reader.is_synced() {
         store.give_up_waiting_for_sync();
         tracing::warn!(
             startup_timeout_ms = after.as_millis(),
-            services = store.service_count(),
+            services = reader.service_count(),
             "Kubernetes API not synced within startup_timeout: serving the incomplete store (answers may be missing) until the watches catch up"
         );
     }
