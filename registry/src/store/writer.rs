@@ -22,12 +22,12 @@ use super::{Inner, Store, unix_now};
 /// ```
 ///
 /// A store has one writer: it cannot be cloned,
-/// ```compile_fail
+/// ```compile_fail,E0599
 /// let writer = registry::store::StoreWriter::new();
 /// let second = writer.clone();
 /// ```
 /// and a reader cannot write:
-/// ```compile_fail
+/// ```compile_fail,E0599
 /// use registry::store::{ObjectKind, StoreWriter};
 /// let store = StoreWriter::new().reader();
 /// store.replace(&ObjectKind::ALL, Vec::new());

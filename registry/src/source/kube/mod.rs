@@ -16,8 +16,8 @@
 //! - **Sync gate.** Each kind holds a [`SyncToken`]; the store is synced when every kind has
 //!   listed once. Until then the `kubernetes` plugin answers SERVFAIL. After `startup_timeout`
 //!   the store serves what it has, with a warning in the log.
-//! - **Outages.** See [`watch`]: relists swap in whole, a silent watch is restarted, failures
-//!   retry with a short jittered backoff ([`backoff`]), and nothing is ever cleared first.
+//! - **Outages.** See `watch.rs`: relists swap in whole, a silent watch is restarted, failures
+//!   retry with a short jittered backoff (`backoff.rs`), and nothing is ever cleared first.
 //! - **Staleness.** [`KubeSource::last_heard`] gives the age of the last response or watch chunk
 //!   (bookmarks included) per kind; it is logged at debug every minute and with every restart.
 
