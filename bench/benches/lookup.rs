@@ -5,7 +5,7 @@
 //!    kubernetes plugin's manifest source), fed the same query files dnsperf sends. Decoding the
 //!    query, routing, answering and encoding the reply are all inside the measurement.
 //! 2. Raw store reads: `Store::service` (hit and miss), `Store::pod_namespaces`, `Store::ptr`, on a store
-//!    built with `manifests::load_dir` + `Store::replace`.
+//!    built with `manifests::load_dir` + `StoreWriter::replace`.
 //! 3. `metrics`: what `prometheus` adds per query (`ZoneMetrics::record` and the clock reads).
 //!    Point `ROLLCALL_BENCH_DIR` at a cluster whose Corefile has `prometheus` to see it in (1).
 //!
@@ -34,9 +34,8 @@ use hickory_proto::op::{Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{Name, RecordType};
 use registry::source::filter::Filter;
 use registry::source::manifests;
-use registry::store::{ObjectKind, Store};
-use rollcall::contract::StartContext;
-use rollcall::contract::Transport;
+use registry::store::{ObjectKind, StoreWriter};
+use rollcall::contract::{StartContext, Transport};
 use rollcall::server::dispatch::Dispatcher;
 use rollcall_bench::synth::{self, Options};
 use tokio_util::sync::CancellationToken;
@@ -336,14 +335,15 @@ fn store_benches(dir: &Path, secs: f64) {
         ));
     }
     let objects = report.objects.len();
-    let store = Store::new();
+    let writer = StoreWriter::new();
+    let store = writer.reader();
     let started = Instant::now();
-    store.replace(&ObjectKind::ALL, report.objects);
+    writer.replace(&ObjectKind::ALL, report.objects);
     let replace = started.elapsed();
     println!("## Store");
     println!();
     println!(
-        "manifests::load_dir: {objects} objects in {:.2} s; Store::replace: {:.0} ms; {} Services in the store",
+        "manifests::load_dir: {objects} objects in {:.2} s; StoreWriter::replace: {:.0} ms; {} Services in the store",
         load.as_secs_f64(),
         replace.as_secs_f64() * 1e3,
         store.service_count()

@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use registry::source::filter::Filter;
 use registry::source::manifests;
-use registry::store::{ObjectKind, Store};
+use registry::store::{ObjectKind, Store, StoreWriter};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -123,13 +123,14 @@ struct Running {
 impl Running {
     async fn start(dir: PathBuf) -> Running {
         capture_logs();
-        let store = Store::new();
-        let token = store.register_source("manifests");
+        let writer = StoreWriter::new();
+        let store = writer.reader();
+        let token = writer.register_source("manifests");
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(manifests::run(
             dir,
             Filter::default(),
-            store.clone(),
+            writer,
             token,
             shutdown.clone(),
         ));

@@ -1,5 +1,5 @@
 //! Sources: everything that writes the cluster store. Each converts API objects to records with
-//! [`convert`] and writes them through [`crate::store::Store`]'s writer methods.
+//! [`convert`] and writes them through the store's one [`crate::store::StoreWriter`].
 
 pub mod convert;
 pub mod filter;

@@ -52,7 +52,56 @@ pub enum Operator {
 pub struct SelectorError {
     pub input: String,
     pub position: usize,
-    pub reason: String,
+    pub reason: SyntaxError,
+}
+
+/// What is wrong at [`SelectorError::position`]. `found` is the token there, as quoted text
+/// (`"app"`, `','`, `end of input`); `op` is `in` or `notin`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SyntaxError {
+    #[error("expected a label key, found {found}")]
+    ExpectedKey { found: String },
+    #[error(
+        "expected an operator (=, ==, !=, in, notin, >, <), ',' or end of input after key {key:?}, found {found}"
+    )]
+    ExpectedOperator { key: String, found: String },
+    #[error("{text:?} is not an integer (required by '>' and '<')")]
+    NotAnInteger { text: String },
+    #[error("expected an integer after {operator}, found {found}")]
+    ExpectedInteger { operator: String, found: String },
+    #[error("expected a label value, found {found}")]
+    ExpectedValue { found: String },
+    #[error("expected '(' after '{op}', found {found}")]
+    ExpectedOpen { op: &'static str, found: String },
+    #[error("the value set of '{op}' is empty")]
+    EmptySet { op: &'static str },
+    #[error("expected ',' or ')' in the value set of '{op}', found {found}")]
+    ExpectedCommaOrClose { op: &'static str, found: String },
+    #[error("unclosed '(' in the value set of '{op}'")]
+    Unclosed { op: &'static str },
+    #[error("expected a value in the value set of '{op}', found {found}")]
+    ExpectedSetValue { op: &'static str, found: String },
+    #[error("expected ',' or end of input after a requirement, found {found}")]
+    ExpectedCommaOrEnd { found: String },
+    #[error(transparent)]
+    Label(#[from] LabelError),
+}
+
+/// A label key or value that Kubernetes would reject. `what` is `key name` or `value`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LabelError {
+    #[error("{what} {text:?} is longer than 63 characters")]
+    TooLong { what: &'static str, text: String },
+    #[error(
+        "{what} {text:?} is invalid: it must consist of alphanumeric characters, '-', '_' or '.', and start and end with an alphanumeric character"
+    )]
+    BadCharacters { what: &'static str, text: String },
+    #[error(
+        "key prefix {prefix:?} is invalid: it must be a lower-case DNS subdomain (e.g. example.com)"
+    )]
+    BadPrefix { prefix: String },
+    #[error("key {key:?} has an empty name")]
+    EmptyName { key: String },
 }
 
 impl Selector {
@@ -191,7 +240,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn error(&self, position: usize, reason: impl Into<String>) -> SelectorError {
+    fn error(&self, position: usize, reason: impl Into<SyntaxError>) -> SelectorError {
         SelectorError {
             input: self.input.to_owned(),
             position,
@@ -259,10 +308,9 @@ impl<'a> Parser<'a> {
                 (at, t) => {
                     return Err(self.error(
                         at,
-                        format!(
-                            "expected ',' or end of input after a requirement, found {}",
-                            t.describe()
-                        ),
+                        SyntaxError::ExpectedCommaOrEnd {
+                            found: t.describe(),
+                        },
                     ));
                 }
             }
@@ -283,9 +331,13 @@ impl<'a> Parser<'a> {
                 validate_key(key).map_err(|reason| self.error(at, reason))?;
                 key.to_owned()
             }
-            Token::End => return Err(self.error(at, "expected a label key, found end of input")),
             t => {
-                return Err(self.error(at, format!("expected a label key, found {}", t.describe())));
+                return Err(self.error(
+                    at,
+                    SyntaxError::ExpectedKey {
+                        found: t.describe(),
+                    },
+                ));
             }
         };
         if negated {
@@ -310,19 +362,15 @@ impl<'a> Parser<'a> {
                 let (at, token) = self.next();
                 let n = match token {
                     Token::Ident(s) => s.parse::<i64>().map_err(|_| {
-                        self.error(
-                            at,
-                            format!("{s:?} is not an integer (required by '>' and '<')"),
-                        )
+                        self.error(at, SyntaxError::NotAnInteger { text: s.to_owned() })
                     })?,
                     t => {
                         return Err(self.error(
                             at,
-                            format!(
-                                "expected an integer after {}, found {}",
-                                op.describe(),
-                                t.describe()
-                            ),
+                            SyntaxError::ExpectedInteger {
+                                operator: op.describe(),
+                                found: t.describe(),
+                            },
                         ));
                     }
                 };
@@ -343,10 +391,10 @@ impl<'a> Parser<'a> {
             t => {
                 return Err(self.error(
                     op_at,
-                    format!(
-                        "expected an operator (=, ==, !=, in, notin, >, <), ',' or end of input after key {key:?}, found {}",
-                        t.describe()
-                    ),
+                    SyntaxError::ExpectedOperator {
+                        key,
+                        found: t.describe(),
+                    },
                 ));
             }
         };
@@ -365,26 +413,31 @@ impl<'a> Parser<'a> {
             Token::Comma | Token::End => Ok(String::new()),
             t => Err(self.error(
                 at,
-                format!("expected a label value, found {}", t.describe()),
+                SyntaxError::ExpectedValue {
+                    found: t.describe(),
+                },
             )),
         }
     }
 
     /// `( v1, v2, … )`; empty values are allowed (`(a,)` holds `a` and ``) but the set is not.
-    fn value_set(&mut self, op: &str) -> Result<BTreeSet<String>, SelectorError> {
+    fn value_set(&mut self, op: &'static str) -> Result<BTreeSet<String>, SelectorError> {
         match self.next() {
             (_, Token::Open) => {}
             (at, t) => {
                 return Err(self.error(
                     at,
-                    format!("expected '(' after '{op}', found {}", t.describe()),
+                    SyntaxError::ExpectedOpen {
+                        op,
+                        found: t.describe(),
+                    },
                 ));
             }
         }
         let mut values = BTreeSet::new();
         let (at, token) = self.peek().clone();
         if token == Token::Close {
-            return Err(self.error(at, format!("the value set of '{op}' is empty")));
+            return Err(self.error(at, SyntaxError::EmptySet { op }));
         }
         loop {
             let (at, token) = self.next();
@@ -401,10 +454,10 @@ impl<'a> Parser<'a> {
                         t => {
                             return Err(self.error(
                                 at,
-                                format!(
-                                    "expected ',' or ')' in the value set of '{op}', found {}",
-                                    t.describe()
-                                ),
+                                SyntaxError::ExpectedCommaOrClose {
+                                    op,
+                                    found: t.describe(),
+                                },
                             ));
                         }
                     }
@@ -417,15 +470,15 @@ impl<'a> Parser<'a> {
                     return Ok(values);
                 }
                 Token::End => {
-                    return Err(self.error(at, format!("unclosed '(' in the value set of '{op}'")));
+                    return Err(self.error(at, SyntaxError::Unclosed { op }));
                 }
                 t => {
                     return Err(self.error(
                         at,
-                        format!(
-                            "expected a value in the value set of '{op}', found {}",
-                            t.describe()
-                        ),
+                        SyntaxError::ExpectedSetValue {
+                            op,
+                            found: t.describe(),
+                        },
                     ));
                 }
             };
@@ -440,21 +493,25 @@ fn is_name_char(c: char) -> bool {
 
 /// The name part of a key, or a value: at most 63 characters, alphanumeric at both ends,
 /// `-`, `_`, `.` allowed inside.
-fn validate_name(kind: &str, s: &str) -> Result<(), String> {
+fn validate_name(what: &'static str, s: &str) -> Result<(), LabelError> {
     if s.len() > 63 {
-        return Err(format!("{kind} {s:?} is longer than 63 characters"));
+        return Err(LabelError::TooLong {
+            what,
+            text: s.to_owned(),
+        });
     }
     let starts_ok = s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
     let ends_ok = s.chars().last().is_some_and(|c| c.is_ascii_alphanumeric());
     if !s.chars().all(is_name_char) || !starts_ok || !ends_ok {
-        return Err(format!(
-            "{kind} {s:?} is invalid: it must consist of alphanumeric characters, '-', '_' or '.', and start and end with an alphanumeric character"
-        ));
+        return Err(LabelError::BadCharacters {
+            what,
+            text: s.to_owned(),
+        });
     }
     Ok(())
 }
 
-fn validate_key(key: &str) -> Result<(), String> {
+fn validate_key(key: &str) -> Result<(), LabelError> {
     let (prefix, name) = match key.split_once('/') {
         Some((prefix, name)) => (Some(prefix), name),
         None => (None, key),
@@ -470,18 +527,20 @@ fn validate_key(key: &str) -> Result<(), String> {
                 && !label.ends_with('-')
         });
         if prefix.is_empty() || prefix.len() > 253 || !labels_ok {
-            return Err(format!(
-                "key prefix {prefix:?} is invalid: it must be a lower-case DNS subdomain (e.g. example.com)"
-            ));
+            return Err(LabelError::BadPrefix {
+                prefix: prefix.to_owned(),
+            });
         }
     }
     if name.is_empty() {
-        return Err(format!("key {key:?} has an empty name"));
+        return Err(LabelError::EmptyName {
+            key: key.to_owned(),
+        });
     }
     validate_name("key name", name)
 }
 
-fn validate_value(value: &str) -> Result<(), String> {
+fn validate_value(value: &str) -> Result<(), LabelError> {
     if value.is_empty() {
         return Ok(());
     }
@@ -619,40 +678,60 @@ mod tests {
     #[test]
     fn syntax_errors() {
         let e = err("a in (b");
-        assert!(e.reason.contains("expected ',' or ')'"), "{e}");
+        assert!(e.reason.to_string().contains("expected ',' or ')'"), "{e}");
         let e = err("a in b");
-        assert!(e.reason.contains("expected '(' after 'in'"), "{e}");
+        assert!(
+            e.reason.to_string().contains("expected '(' after 'in'"),
+            "{e}"
+        );
         assert_eq!(e.position, 5);
         let e = err("a in ()");
-        assert!(e.reason.contains("empty"), "{e}");
+        assert!(e.reason.to_string().contains("empty"), "{e}");
         let e = err("a=b c=d");
-        assert!(e.reason.contains("expected ',' or end of input"), "{e}");
+        assert!(
+            e.reason
+                .to_string()
+                .contains("expected ',' or end of input"),
+            "{e}"
+        );
         assert_eq!(e.position, 4);
         let e = err("a=b,");
         assert!(
             e.reason
+                .to_string()
                 .contains("expected a label key, found end of input"),
             "{e}"
         );
         let e = err(",a");
         assert_eq!(e.position, 0);
         let e = err("a>b");
-        assert!(e.reason.contains("not an integer"), "{e}");
+        assert!(e.reason.to_string().contains("not an integer"), "{e}");
         let e = err("-a=b");
-        assert!(e.reason.contains("key name \"-a\" is invalid"), "{e}");
+        assert!(
+            e.reason.to_string().contains("key name \"-a\" is invalid"),
+            "{e}"
+        );
         let e = err("Example.com/a=b");
-        assert!(e.reason.contains("key prefix"), "{e}");
+        assert!(e.reason.to_string().contains("key prefix"), "{e}");
         let e = err("a=b$c");
-        assert!(e.reason.contains("value \"b$c\" is invalid"), "{e}");
+        assert!(
+            e.reason.to_string().contains("value \"b$c\" is invalid"),
+            "{e}"
+        );
         let long = "x".repeat(64);
         let e = err(&format!("a={long}"));
-        assert!(e.reason.contains("longer than 63"), "{e}");
+        assert!(e.reason.to_string().contains("longer than 63"), "{e}");
         let e = err("a (b)");
-        assert!(e.reason.contains("expected an operator"), "{e}");
+        assert!(e.reason.to_string().contains("expected an operator"), "{e}");
         let e = err("!a=b");
-        assert!(e.reason.contains("expected ',' or end of input"), "{e}");
+        assert!(
+            e.reason
+                .to_string()
+                .contains("expected ',' or end of input"),
+            "{e}"
+        );
         let e = err("a in (b c)");
-        assert!(e.reason.contains("expected ',' or ')'"), "{e}");
+        assert!(e.reason.to_string().contains("expected ',' or ')'"), "{e}");
         assert!(
             e.to_string()
                 .starts_with("invalid label selector \"a in (b c)\": ")

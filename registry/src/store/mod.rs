@@ -1,18 +1,29 @@
 //! The cluster store: the single source of truth that the DNS answer path reads.
 //!
-//! Two halves with different rules:
-//! - **Readers** (the DNS plugins) call [`Store::service`], [`Store::ptr`], [`Store::pod_namespaces`] and
-//!   friends. Each is one `DashMap` lookup that clones an `Arc` and drops the shard guard before
-//!   returning, so a reader never holds a guard across `.await` and never waits for a writer for
-//!   longer than one shard write.
-//! - **Writers** (the manifest source, the Kubernetes watchers) call [`Store::apply`] and
-//!   [`Store::replace`]. Writes are serialised by one mutex that readers never touch, because a
-//!   Service and its EndpointSlices arrive from different watchers and the joined
-//!   [`ServiceEntry`] must be rebuilt from a consistent view of both.
+//! It comes as a pair, in kube-rs's reflector way, so that "plugins never write the store" is a
+//! fact of the types rather than a convention:
+//! - [`StoreWriter`] (not `Clone`) holds every write method: [`StoreWriter::upsert`],
+//!   [`StoreWriter::delete`], [`StoreWriter::replace`], relists
+//!   ([`StoreWriter::start_relist`]/[`StoreWriter::finish_relist`]) and the sync gate
+//!   ([`StoreWriter::register_source`], [`StoreWriter::give_up_waiting_for_sync`]). It is made
+//!   once, by whoever sets up a source, and moved into that source.
+//! - [`Store`] (cheap `Clone`) is a reader, from [`StoreWriter::reader`]: [`Store::service`],
+//!   [`Store::ptr`], [`Store::pod_namespaces`] and friends. Each is one `DashMap` lookup that
+//!   clones an `Arc` and drops the shard guard before returning, so a reader never holds a guard
+//!   across `.await` and never waits for a writer for longer than one shard write. No method of
+//!   `Store` writes, and no `Store` can be turned into a writer.
 //!
-//! A relist or a reload goes through [`Store::replace`]: the new objects are upserted and only then
-//! are the keys not seen removed, so an existing name never disappears in between (no NXDOMAIN
-//! window). Every write bumps the SOA serial, which only grows.
+//! Writes are serialised by one mutex that readers on the answer path never touch, because a
+//! Service and its EndpointSlices arrive from different watchers and the joined [`ServiceEntry`]
+//! must be rebuilt from a consistent view of both.
+//!
+//! A relist or a reload goes through [`StoreWriter::replace`]: the new objects are upserted and
+//! only then are the keys not seen removed, so an existing name never disappears in between (no
+//! NXDOMAIN window). Every write bumps the SOA serial, which only grows.
+//!
+//! Files: `records.rs` (what is stored), `view.rs` (what a read returns), `writer.rs` (the
+//! writer handle), `index.rs` (the writer's raw objects and the derivation of the read views),
+//! `pods.rs` and `ipmap.rs` (compact pod and address indexes), `sync.rs` (the sync gate).
 
 mod index;
 mod ipmap;
@@ -20,6 +31,7 @@ mod pods;
 pub mod records;
 mod sync;
 pub mod view;
+mod writer;
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -31,19 +43,20 @@ use dashmap::DashMap;
 pub use records::*;
 pub use sync::SyncToken;
 pub use view::{PodNamespaces, PtrOwners, ReadyEndpoint, ServiceEntry};
+pub use writer::{Relist, StoreWriter};
 
 use index::WriterState;
 use ipmap::IpMap;
-use pods::{PodIndex, PodTable};
+use pods::PodIndex;
 use sync::SyncState;
 
-/// Cheap to clone: every clone is a handle to the same store.
-#[derive(Clone, Default)]
+/// A reader of the cluster store: cheap to clone, every clone a handle to the same store, and
+/// no method that writes. Made by [`StoreWriter::reader`].
+#[derive(Clone)]
 pub struct Store {
     inner: Arc<Inner>,
 }
 
-#[derive(Default)]
 pub(crate) struct Inner {
     /// `name.namespace` → the Service joined with its ready endpoints.
     pub(crate) services: DashMap<Box<str>, Arc<ServiceEntry>>,
@@ -57,7 +70,32 @@ pub(crate) struct Inner {
     pub(crate) pods: PodIndex,
     serial: AtomicU32,
     sync: Arc<SyncState>,
+    /// Only [`StoreWriter`] takes it to write; readers take it only for the diagnostics
+    /// ([`Store::keys`], [`Store::pod_count`]), never on the answer path.
     writer: Mutex<WriterState>,
+}
+
+impl Inner {
+    fn new() -> Self {
+        Inner {
+            services: DashMap::default(),
+            namespaces: DashMap::default(),
+            ptr: IpMap::default(),
+            pods: PodIndex::default(),
+            serial: AtomicU32::new(unix_now()),
+            sync: Arc::default(),
+            writer: Mutex::default(),
+        }
+    }
+
+    fn with_writer<T>(&self, f: impl FnOnce(&WriterState) -> T) -> T {
+        // A panic inside a previous write leaves the maps consistent per key (every write is a
+        // whole-value swap), so a poisoned lock is safe to keep using.
+        match self.writer.lock() {
+            Ok(w) => f(&w),
+            Err(poisoned) => f(&poisoned.into_inner()),
+        }
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -70,14 +108,6 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    pub fn new() -> Self {
-        let store = Store::default();
-        store.inner.serial.store(unix_now(), Ordering::Release);
-        store
-    }
-
-    // ---- read side: the DNS answer path ----
-
     /// A Service by `name.namespace`, lower-cased (a slice of the query name).
     pub fn service(&self, name_dot_namespace: &str) -> Option<Arc<ServiceEntry>> {
         self.inner
@@ -132,123 +162,17 @@ impl Store {
         self.inner.pods.len()
     }
 
-    // ---- write side: sources only ----
-
-    /// Register a source that must sync before the store answers. Call before the source starts.
-    pub fn register_source(&self, label: impl Into<String>) -> SyncToken {
-        SyncToken::new(Arc::clone(&self.inner.sync), label.into())
-    }
-
-    /// Serve from what the store has although not every source synced (`startup_timeout`).
-    pub fn give_up_waiting_for_sync(&self) {
-        sync::give_up_waiting(&self.inner.sync);
-    }
-
-    /// Add or replace one object.
-    pub fn upsert(&self, object: ClusterObject) {
-        self.write(|w, inner| w.upsert(inner, object));
-    }
-
-    /// Remove one object; unknown keys are ignored.
-    pub fn delete(&self, key: &ObjectKey) {
-        self.write(|w, inner| w.delete(inner, key));
-    }
-
-    /// Make the store hold exactly `objects` for each kind in `kinds` (a relist, a manifest reload):
-    /// upsert everything first, then delete what was not listed, so no existing name is ever
-    /// missing in between. Objects of kinds not in `kinds` are ignored.
-    pub fn replace(&self, kinds: &[ObjectKind], objects: Vec<ClusterObject>) {
-        self.write(|w, inner| w.replace(inner, kinds, objects));
-    }
-
-    /// Start collecting a relist of `kind` aside; [`Store::finish_relist`] swaps it in whole.
-    /// Pods go straight into a compact table rather than a list of records.
-    pub fn start_relist(&self, kind: ObjectKind) -> Relist {
-        let pods = (kind == ObjectKind::Pod).then(|| self.with_writer(|w| w.empty_pod_table()));
-        Relist {
-            kind,
-            objects: Vec::new(),
-            pods,
-        }
-    }
-
-    /// Make the store hold exactly what `relist` collected for its kind, as [`Store::replace`].
-    pub fn finish_relist(&self, relist: Relist) {
-        let Relist {
-            kind,
-            objects,
-            pods,
-        } = relist;
-        match pods {
-            Some(table) => self.write(|w, inner| w.swap_pods(inner, table)),
-            None => self.replace(&[kind], objects),
-        }
-    }
-
-    /// How many pods the store holds (with `pods verified`).
+    /// How many pods the store holds (with `pods verified`). Takes the writer's lock: for
+    /// diagnostics and tests, not the answer path.
     pub fn pod_count(&self) -> usize {
-        self.with_writer(|w| w.pod_count())
+        self.inner.with_writer(WriterState::pod_count)
     }
 
     /// The keys currently held for `kind` (for tests and diagnostics; pods are held by identity
-    /// hash only, so none are listed for them).
+    /// hash only, so none are listed for them). Takes the writer's lock, like
+    /// [`Store::pod_count`].
     pub fn keys(&self, kind: ObjectKind) -> Vec<ObjectKey> {
-        self.with_writer(|w| w.keys(kind))
-    }
-
-    fn with_writer<T>(&self, f: impl FnOnce(&WriterState) -> T) -> T {
-        match self.inner.writer.lock() {
-            Ok(w) => f(&w),
-            Err(poisoned) => f(&poisoned.into_inner()),
-        }
-    }
-
-    fn write(&self, f: impl FnOnce(&mut WriterState, &Inner)) {
-        // A panic inside a previous write leaves the maps consistent per key (every write is a
-        // whole-value swap), so a poisoned lock is safe to keep using.
-        let mut guard = match self.inner.writer.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        f(&mut guard, &self.inner);
-        drop(guard);
-        self.bump_serial();
-    }
-
-    fn bump_serial(&self) {
-        let now = unix_now();
-        let _ = self
-            .inner
-            .serial
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |old| {
-                Some(now.max(old.wrapping_add(1)))
-            });
-    }
-}
-
-/// A relist being collected aside (from [`Store::start_relist`]).
-pub struct Relist {
-    kind: ObjectKind,
-    objects: Vec<ClusterObject>,
-    pods: Option<PodTable>,
-}
-
-impl Relist {
-    /// Add one listed object; objects of another kind are ignored.
-    pub fn push(&mut self, object: ClusterObject) {
-        match (object, self.pods.as_mut()) {
-            (ClusterObject::Pod(pod), Some(table)) => table.insert_aside(pod),
-            (object, None) if object.kind() == self.kind => self.objects.push(object),
-            _ => {}
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.pods.as_ref().map_or(self.objects.len(), PodTable::len)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.inner.with_writer(|w| w.keys(kind))
     }
 }
 

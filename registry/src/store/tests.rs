@@ -37,15 +37,16 @@ fn slice(name: &str, ns: &str, service: &str, addrs: &[(&str, bool)]) -> Cluster
 
 #[test]
 fn slices_merge_dedupe_and_drop_unready() {
-    let store = Store::new();
-    store.upsert(svc("db", "apps", ServiceKind::Headless));
-    store.upsert(slice(
+    let writer = StoreWriter::new();
+    let store = writer.reader();
+    writer.upsert(svc("db", "apps", ServiceKind::Headless));
+    writer.upsert(slice(
         "db-a",
         "apps",
         "db",
         &[("10.0.0.1", true), ("10.0.0.2", false)],
     ));
-    store.upsert(slice(
+    writer.upsert(slice(
         "db-b",
         "apps",
         "db",
@@ -60,22 +61,24 @@ fn slices_merge_dedupe_and_drop_unready() {
 
 #[test]
 fn slice_before_service_joins_when_service_arrives() {
-    let store = Store::new();
-    store.upsert(slice("db-a", "apps", "db", &[("10.0.0.1", true)]));
+    let writer = StoreWriter::new();
+    let store = writer.reader();
+    writer.upsert(slice("db-a", "apps", "db", &[("10.0.0.1", true)]));
     assert!(store.service("db.apps").is_none());
-    store.upsert(svc("db", "apps", ServiceKind::Headless));
+    writer.upsert(svc("db", "apps", ServiceKind::Headless));
     assert_eq!(store.service("db.apps").unwrap().endpoints.len(), 1);
 }
 
 #[test]
 fn replace_removes_unlisted_and_keeps_listed() {
-    let store = Store::new();
+    let writer = StoreWriter::new();
+    let store = writer.reader();
     let a = svc("a", "ns", ServiceKind::ClusterIp(vec![ip("10.96.0.1")]));
     let b = svc("b", "ns", ServiceKind::ClusterIp(vec![ip("10.96.0.2")]));
-    store.replace(&ObjectKind::ALL, vec![a.clone(), b]);
+    writer.replace(&ObjectKind::ALL, vec![a.clone(), b]);
     let before = store.service("a.ns").unwrap();
     let serial = store.serial();
-    store.replace(&ObjectKind::ALL, vec![a]);
+    writer.replace(&ObjectKind::ALL, vec![a]);
     assert!(store.service("b.ns").is_none());
     assert!(store.ptr(ip("10.96.0.2")).is_none());
     // Unchanged objects keep their entry (no rebuild, no window).
@@ -85,20 +88,22 @@ fn replace_removes_unlisted_and_keeps_listed() {
 
 #[test]
 fn namespace_lives_while_anything_references_it() {
-    let store = Store::new();
-    store.upsert(ClusterObject::Namespace(NamespaceRecord {
+    let writer = StoreWriter::new();
+    let store = writer.reader();
+    writer.upsert(ClusterObject::Namespace(NamespaceRecord {
         name: "apps".into(),
     }));
-    store.upsert(svc("a", "apps", ServiceKind::Headless));
-    store.delete(&ObjectKey::new(ObjectKind::Namespace, "", "apps"));
+    writer.upsert(svc("a", "apps", ServiceKind::Headless));
+    writer.delete(&ObjectKey::new(ObjectKind::Namespace, "", "apps"));
     assert!(store.namespace_exists("apps"));
-    store.delete(&ObjectKey::new(ObjectKind::Service, "apps", "a"));
+    writer.delete(&ObjectKey::new(ObjectKind::Service, "apps", "a"));
     assert!(!store.namespace_exists("apps"));
 }
 
 #[test]
 fn pods_indexed_by_every_ip() {
-    let store = Store::new();
+    let writer = StoreWriter::new();
+    let store = writer.reader();
     let pod = |ips: &[&str]| {
         ClusterObject::Pod(PodRecord {
             name: "p".into(),
@@ -106,9 +111,9 @@ fn pods_indexed_by_every_ip() {
             ips: ips.iter().map(|s| ip(s)).collect(),
         })
     };
-    store.upsert(pod(&["10.244.0.5", "fd00::5"]));
+    writer.upsert(pod(&["10.244.0.5", "fd00::5"]));
     assert!(store.pod_namespaces(ip("fd00::5")).is_some());
-    store.upsert(pod(&["10.244.0.6"]));
+    writer.upsert(pod(&["10.244.0.6"]));
     assert!(store.pod_namespaces(ip("10.244.0.5")).is_none());
     assert!(store.pod_namespaces(ip("fd00::5")).is_none());
     assert_eq!(
@@ -119,9 +124,10 @@ fn pods_indexed_by_every_ip() {
 
 #[test]
 fn sync_gate_waits_for_every_source() {
-    let store = Store::new();
-    let a = store.register_source("a");
-    let b = store.register_source("b");
+    let writer = StoreWriter::new();
+    let store = writer.reader();
+    let a = writer.register_source("a");
+    let b = writer.register_source("b");
     a.mark_synced();
     a.mark_synced();
     assert!(!store.is_synced());
@@ -131,7 +137,8 @@ fn sync_gate_waits_for_every_source() {
 
 #[test]
 fn pods_sharing_an_ip_are_counted_separately() {
-    let store = Store::new();
+    let writer = StoreWriter::new();
+    let store = writer.reader();
     let pod = |name: &str, ns: &str| {
         ClusterObject::Pod(PodRecord {
             name: name.into(),
@@ -139,23 +146,24 @@ fn pods_sharing_an_ip_are_counted_separately() {
             ips: std::iter::once(ip("10.0.0.9")).collect(),
         })
     };
-    store.upsert(pod("a", "ns1"));
-    store.upsert(pod("b", "ns2"));
-    store.upsert(pod("a", "ns1"));
+    writer.upsert(pod("a", "ns1"));
+    writer.upsert(pod("b", "ns2"));
+    writer.upsert(pod("a", "ns1"));
     assert_eq!(store.pod_namespaces(ip("10.0.0.9")).unwrap().len(), 2);
-    store.delete(&ObjectKey::new(ObjectKind::Pod, "ns1", "a"));
+    writer.delete(&ObjectKey::new(ObjectKind::Pod, "ns1", "a"));
     let left = store.pod_namespaces(ip("10.0.0.9")).unwrap();
     assert_eq!(
         left.iter().map(|n| n.as_ref()).collect::<Vec<_>>(),
         vec!["ns2"]
     );
-    store.delete(&ObjectKey::new(ObjectKind::Pod, "ns2", "b"));
+    writer.delete(&ObjectKey::new(ObjectKind::Pod, "ns2", "b"));
     assert!(store.pod_namespaces(ip("10.0.0.9")).is_none());
 }
 
 #[test]
 fn a_pod_relist_is_swapped_in_whole() {
-    let store = Store::new();
+    let writer = StoreWriter::new();
+    let store = writer.reader();
     let pod = |name: &str, ns: &str, addr: &str| {
         ClusterObject::Pod(PodRecord {
             name: name.into(),
@@ -163,11 +171,11 @@ fn a_pod_relist_is_swapped_in_whole() {
             ips: std::iter::once(ip(addr)).collect(),
         })
     };
-    store.upsert(pod("kept", "ns1", "10.0.0.1"));
-    store.upsert(pod("moved", "ns1", "10.0.0.2"));
-    store.upsert(pod("gone", "ns2", "10.0.0.3"));
+    writer.upsert(pod("kept", "ns1", "10.0.0.1"));
+    writer.upsert(pod("moved", "ns1", "10.0.0.2"));
+    writer.upsert(pod("gone", "ns2", "10.0.0.3"));
 
-    let mut relist = store.start_relist(ObjectKind::Pod);
+    let mut relist = writer.start_relist(ObjectKind::Pod);
     relist.push(pod("kept", "ns1", "10.0.0.1"));
     relist.push(pod("moved", "ns1", "10.0.0.4"));
     relist.push(pod("new", "ns3", "fd00::7"));
@@ -175,7 +183,7 @@ fn a_pod_relist_is_swapped_in_whole() {
     // Nothing changes until the relist is finished.
     assert!(store.pod_in_namespace(ip("10.0.0.3"), "ns2"));
     assert!(!store.pod_in_namespace(ip("fd00::7"), "ns3"));
-    store.finish_relist(relist);
+    writer.finish_relist(relist);
 
     assert!(store.pod_in_namespace(ip("10.0.0.1"), "ns1"));
     assert!(!store.pod_in_namespace(ip("10.0.0.1"), "ns2"));
@@ -189,14 +197,15 @@ fn a_pod_relist_is_swapped_in_whole() {
     assert!(store.namespace_exists("ns3"));
 
     // A later delete finds the relisted pod by its key.
-    store.delete(&ObjectKey::new(ObjectKind::Pod, "ns3", "new"));
+    writer.delete(&ObjectKey::new(ObjectKind::Pod, "ns3", "new"));
     assert!(store.pod_namespaces(ip("fd00::7")).is_none());
     assert_eq!(store.pod_count(), 2);
 }
 
 #[test]
 fn replace_with_pods_keeps_other_kinds_exact() {
-    let store = Store::new();
+    let writer = StoreWriter::new();
+    let store = writer.reader();
     let pod = |name: &str| {
         ClusterObject::Pod(PodRecord {
             name: name.into(),
@@ -204,11 +213,11 @@ fn replace_with_pods_keeps_other_kinds_exact() {
             ips: std::iter::once(ip("10.1.0.1")).collect(),
         })
     };
-    store.replace(
+    writer.replace(
         &ObjectKind::ALL,
         vec![svc("a", "apps", ServiceKind::Headless), pod("p")],
     );
-    store.replace(
+    writer.replace(
         &ObjectKind::ALL,
         vec![svc("b", "apps", ServiceKind::Headless)],
     );

@@ -11,7 +11,7 @@ use registry::source::filter::Filter;
 use registry::source::kube::{self as kube_source, Connection, KubeOptions, RateLimit, TlsFiles};
 use registry::source::manifests;
 use registry::source::selector::Selector;
-use registry::store::Store;
+use registry::store::StoreWriter;
 
 use super::{ApiConfig, Config, Kubernetes, PodsMode};
 use crate::contract::{
@@ -305,7 +305,9 @@ fn check_endpoint(url: &Token) -> Result<(), SetupError> {
 
 pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
     let config = parse(ctx, d)?;
-    let store = Store::new();
+    // The plugin and its metrics keep readers; the writer goes to the source's start hook.
+    let writer = StoreWriter::new();
+    let store = writer.reader();
     let filter = Filter {
         namespaces: config.namespaces.clone(),
         labels: config.labels.clone(),
@@ -321,11 +323,10 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
     ctx.metrics
         .register(Arc::clone(&metrics) as Arc<dyn crate::metrics::MetricsSource>);
     if let Some(dir) = config.manifests.clone() {
-        let token = store.register_source(format!("manifests {}", dir.display()));
-        let source_store = store.clone();
+        let token = writer.register_source(format!("manifests {}", dir.display()));
         ctx.on_start(move |start| {
             let shutdown = start.shutdown.clone();
-            tokio::spawn(manifests::run(dir, filter, source_store, token, shutdown));
+            tokio::spawn(manifests::run(dir, filter, writer, token, shutdown));
             Ok(())
         });
     } else {
@@ -340,10 +341,9 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
             tuning: kube_source::Tuning::current(),
         };
         // Registered now, so the store is not "synced" before the watchers even start.
-        let tokens = kube_source::SyncTokens::register(&store, &options);
-        let source_store = store.clone();
+        let tokens = kube_source::SyncTokens::register(&writer, &options);
         ctx.on_start(move |start| {
-            let source = kube_source::start(options, source_store, tokens, start.shutdown.clone())
+            let source = kube_source::start(options, writer, tokens, start.shutdown.clone())
                 .map_err(|e| StartError::plugin(NAME, e))?;
             let _ = metrics.source.set(source);
             Ok(())

@@ -78,10 +78,28 @@ pub enum ConnectError {
     },
     #[error("kubeconfig {path}: no context named {context:?}")]
     NoContext { path: PathBuf, context: String },
-    #[error("endpoint {url:?}: {reason}")]
-    Endpoint { url: String, reason: String },
-    #[error("tls: {path}: {reason}")]
-    TlsFile { path: PathBuf, reason: String },
+    #[error("endpoint {url:?}: {source}")]
+    EndpointUrl {
+        url: String,
+        #[source]
+        source: http::uri::InvalidUri,
+    },
+    #[error("endpoint {url:?}: expected http://HOST[:PORT] or https://HOST[:PORT]")]
+    EndpointScheme { url: String },
+    #[error("tls: {path}: {source}")]
+    TlsFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("tls: {path}: bad base64 in a certificate: {source}")]
+    TlsBase64 {
+        path: PathBuf,
+        #[source]
+        source: base64::DecodeError,
+    },
+    #[error("tls: {path}: no PEM certificate in the file")]
+    TlsNoCertificate { path: PathBuf },
     #[error("cannot build the Kubernetes client: {0}")]
     Client(#[source] kube::Error),
 }
@@ -125,15 +143,12 @@ pub(crate) fn prepare(connection: &Connection) -> Result<Prepared, ConnectError>
             })
         }
         Connection::Endpoint { url, tls } => {
-            let uri: http::Uri = url.parse().map_err(|e| ConnectError::Endpoint {
+            let uri: http::Uri = url.parse().map_err(|source| ConnectError::EndpointUrl {
                 url: url.clone(),
-                reason: format!("{e}"),
+                source,
             })?;
             if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
-                return Err(ConnectError::Endpoint {
-                    url: url.clone(),
-                    reason: "expected http://HOST[:PORT] or https://HOST[:PORT]".into(),
-                });
+                return Err(ConnectError::EndpointScheme { url: url.clone() });
             }
             let mut config = kube::Config::new(uri);
             if let Some(tls) = tls {
@@ -152,19 +167,18 @@ pub(crate) fn prepare(connection: &Connection) -> Result<Prepared, ConnectError>
 fn readable(path: &Path) -> Result<(), ConnectError> {
     std::fs::metadata(path)
         .map(|_| ())
-        .map_err(|e| ConnectError::TlsFile {
+        .map_err(|source| ConnectError::TlsFile {
             path: path.to_path_buf(),
-            reason: e.to_string(),
+            source,
         })
 }
 
 /// The DER certificates of a PEM file.
 fn pem_certificates(path: &Path) -> Result<Vec<Vec<u8>>, ConnectError> {
-    let fail = |reason: String| ConnectError::TlsFile {
+    let text = std::fs::read_to_string(path).map_err(|source| ConnectError::TlsFile {
         path: path.to_path_buf(),
-        reason,
-    };
-    let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+        source,
+    })?;
     let mut certs = Vec::new();
     let mut body: Option<String> = None;
     for line in text.lines().map(str::trim) {
@@ -174,14 +188,19 @@ fn pem_certificates(path: &Path) -> Result<Vec<Vec<u8>>, ConnectError> {
             let b64 = body.take().unwrap_or_default();
             let der = base64::engine::general_purpose::STANDARD
                 .decode(b64.as_bytes())
-                .map_err(|e| fail(format!("bad base64 in a certificate: {e}")))?;
+                .map_err(|source| ConnectError::TlsBase64 {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
             certs.push(der);
         } else if let Some(b) = &mut body {
             b.push_str(line);
         }
     }
     if certs.is_empty() {
-        return Err(fail("no PEM certificate in the file".into()));
+        return Err(ConnectError::TlsNoCertificate {
+            path: path.to_path_buf(),
+        });
     }
     Ok(certs)
 }

@@ -87,13 +87,7 @@ where
         Box::pin(async move {
             let response = match tokio::time::timeout(timeout, response).await {
                 Ok(result) => result.map_err(Into::into)?,
-                Err(_) => {
-                    return Err(format!(
-                        "the API server sent no response within {} ms",
-                        timeout.as_millis()
-                    )
-                    .into());
-                }
+                Err(_) => return Err(NoResponse { timeout }.into()),
             };
             if let Some(kind) = kind {
                 activity.heard(kind);
@@ -105,6 +99,13 @@ where
             }))
         })
     }
+}
+
+/// The API server did not send response headers in time ([`super::Tuning::request_timeout`]).
+#[derive(Debug, thiserror::Error)]
+#[error("the API server sent no response within {} ms", .timeout.as_millis())]
+pub(crate) struct NoResponse {
+    timeout: Duration,
 }
 
 /// A response body that stamps its kind's activity on every frame.

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!             ┌ Namespace ─────┐
-//! kube Client ┼ Service ───────┼─ watch::run ─ convert + filter ─▶ Store::{upsert, delete, replace}
+//! kube Client ┼ Service ───────┼─ watch::run ─ convert + filter ─▶ StoreWriter::{upsert, delete, finish_relist}
 //! (ApiLayer)  ┼ EndpointSlice ─┤   (one task per kind)
 //!             └ Pod ───────────┘   only with `pods verified`
 //! ```
@@ -16,8 +16,8 @@
 //! - **Sync gate.** Each kind holds a [`SyncToken`]; the store is synced when every kind has
 //!   listed once. Until then the `kubernetes` plugin answers SERVFAIL. After `startup_timeout`
 //!   the store serves what it has, with a warning in the log.
-//! - **Outages.** See [`watch`]: relists swap in whole, a silent watch is restarted, failures
-//!   retry with a short jittered backoff ([`backoff`]), and nothing is ever cleared first.
+//! - **Outages.** See `watch.rs`: relists swap in whole, a silent watch is restarted, failures
+//!   retry with a short jittered backoff (`backoff.rs`), and nothing is ever cleared first.
 //! - **Staleness.** [`KubeSource::last_heard`] gives the age of the last response or watch chunk
 //!   (bookmarks included) per kind; it is logged at debug every minute and with every restart.
 
@@ -48,7 +48,7 @@ use slim::{SlimEndpointSlice, SlimNamespace, SlimPod, SlimService};
 use watch::{KindTask, Watched};
 
 use super::filter::Filter;
-use crate::store::{ObjectKind, Store, SyncToken};
+use crate::store::{ObjectKind, StoreWriter, SyncToken};
 
 /// Timing knobs that are not Corefile options. The defaults suit production; tests and the
 /// benchmark shorten them with [`Tuning::set_process_default`].
@@ -140,7 +140,7 @@ impl KubeOptions {
 pub struct SyncTokens(Vec<(ObjectKind, SyncToken)>);
 
 impl SyncTokens {
-    pub fn register(store: &Store, options: &KubeOptions) -> SyncTokens {
+    pub fn register(store: &StoreWriter, options: &KubeOptions) -> SyncTokens {
         SyncTokens(
             options
                 .kinds()
@@ -191,14 +191,16 @@ impl KubeSource {
 }
 
 /// Read the connection's files, then spawn the watchers (which connect on their own; nothing
-/// here waits for the network). Must run inside a tokio runtime.
+/// here waits for the network). Must run inside a tokio runtime. The source takes the store's
+/// writer for good; its per-kind tasks share it.
 pub fn start(
     options: KubeOptions,
-    store: Store,
+    store: StoreWriter,
     mut tokens: SyncTokens,
     shutdown: CancellationToken,
 ) -> Result<KubeSource, ConnectError> {
     let prepared = connect::prepare(&options.connection)?;
+    let store = Arc::new(store);
     let activity = Arc::new(Activity::new());
     let kinds = options.kinds();
     let source = KubeSource {
@@ -220,7 +222,7 @@ pub fn start(
         tasks.push((
             *kind,
             KindTask {
-                store: store.clone(),
+                store: Arc::clone(&store),
                 token,
                 filter: Arc::clone(&filter),
                 activity: Arc::clone(&activity),
@@ -306,16 +308,17 @@ fn single_namespace(filter: &Filter) -> Option<&str> {
 }
 
 /// After `startup_timeout`, serve what the store has, and say so.
-async fn startup_timer(store: Store, after: Duration, shutdown: CancellationToken) {
+async fn startup_timer(store: Arc<StoreWriter>, after: Duration, shutdown: CancellationToken) {
     tokio::select! {
         () = shutdown.cancelled() => return,
         () = tokio::time::sleep(after) => {}
     }
-    if !store.is_synced() {
+    let reader = store.reader();
+    if !reader.is_synced() {
         store.give_up_waiting_for_sync();
         tracing::warn!(
             startup_timeout_ms = after.as_millis(),
-            services = store.service_count(),
+            services = reader.service_count(),
             "Kubernetes API not synced within startup_timeout: serving the incomplete store (answers may be missing) until the watches catch up"
         );
     }

@@ -2,7 +2,7 @@
 //!
 //! - `Apply` upserts, `Delete` deletes (an object that stops passing `namespaces`/`labels` is
 //!   deleted too), and a relist (`Init`, `InitApply`…, `InitDone`) is collected aside and swapped
-//!   in with [`Store::replace`], which upserts before it deletes: no existing name is missing at
+//!   in with [`StoreWriter::finish_relist`], which upserts before it deletes: no existing name is missing at
 //!   any moment, and deletions missed while disconnected are applied.
 //! - The first `InitDone` marks the kind synced.
 //! - Errors never end the task: it logs, backs off ([`super::backoff`]) and polls the watcher
@@ -32,7 +32,7 @@ use super::intern::Interner;
 use super::slim::{SlimEndpointSlice, SlimNamespace, SlimPod, SlimService};
 use crate::source::convert::{self, ConvertError};
 use crate::source::filter::Filter;
-use crate::store::{self, ClusterObject, ObjectKey, ObjectKind, Store, SyncToken};
+use crate::store::{self, ClusterObject, ObjectKey, ObjectKind, StoreWriter, SyncToken};
 
 /// A Kubernetes type rollcall watches.
 pub(crate) trait Watched:
@@ -90,7 +90,8 @@ fn key_of<K: Watched>(object: &K) -> Option<ObjectKey> {
 
 /// Everything one kind's task needs.
 pub(crate) struct KindTask {
-    pub(crate) store: Store,
+    /// The store's one writer, shared by the source's per-kind tasks.
+    pub(crate) store: Arc<StoreWriter>,
     pub(crate) token: SyncToken,
     pub(crate) filter: Arc<Filter>,
     pub(crate) activity: Arc<Activity>,
@@ -257,7 +258,7 @@ fn note_failure(kind: ObjectKind, error: &watcher::Error, task: &KindTask, faili
             attempts = failing.attempts,
             failing_ms = now.duration_since(since).as_millis(),
             last_heard_ms_ago = age_ms,
-            synced = task.store.is_synced(),
+            synced = task.store.reader().is_synced(),
             "Kubernetes API request failed: retrying with backoff, answering from the last synced state"
         );
     } else {
@@ -329,7 +330,7 @@ fn handle<K: Watched>(event: Event<K>, task: &KindTask, relist: &mut Option<Reli
                 skipped = list.skipped,
                 elapsed_ms = list.started.elapsed().as_millis(),
                 first_sync = first,
-                store_synced = task.store.is_synced(),
+                store_synced = task.store.reader().is_synced(),
                 "listed"
             );
         }
