@@ -182,7 +182,10 @@ async fn a_failure_ends_the_walk() {
     )
     .await;
     assert_eq!(asked.len(), 3, "stopped at the failing step: {asked:?}");
-    assert_eq!(result, Err(crate::plugin::testing::upstream_failure("timeout")));
+    assert_eq!(
+        result,
+        Err(crate::plugin::testing::upstream_failure("timeout"))
+    );
 }
 
 #[tokio::test]
