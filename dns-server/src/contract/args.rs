@@ -27,7 +27,10 @@ pub struct Args<'a> {
     /// The directive errors are reported under (the property's owner for a property line).
     owner: &'a str,
     line: &'a Directive,
+    /// Arguments consumed from the front.
     at: usize,
+    /// Arguments consumed from the back ([`Self::next_back`]).
+    back: usize,
 }
 
 impl<'a> Args<'a> {
@@ -37,6 +40,7 @@ impl<'a> Args<'a> {
             owner: directive.name(),
             line: directive,
             at: 0,
+            back: 0,
         }
     }
 
@@ -73,14 +77,22 @@ impl<'a> Args<'a> {
     /// The next argument, consumed.
     #[allow(clippy::should_implement_trait)] // a cursor, not an iterator: it also reports errors
     pub fn next(&mut self) -> Option<&'a Token> {
-        let token = self.line.args.get(self.at)?;
+        let token = self.peek()?;
         self.at += 1;
         Some(token)
     }
 
     /// The next argument, not consumed.
     pub fn peek(&self) -> Option<&'a Token> {
-        self.line.args.get(self.at)
+        self.remaining().first()
+    }
+
+    /// The last argument not consumed yet, consumed: for syntax whose fixed argument comes after
+    /// a list (`autopath [ZONE...] RESOLV-CONF`).
+    pub fn next_back(&mut self) -> Option<&'a Token> {
+        let token = self.remaining().last()?;
+        self.back += 1;
+        Some(token)
     }
 
     /// The next argument when `wanted` says yes to its text.
@@ -105,18 +117,20 @@ impl<'a> Args<'a> {
 
     /// The arguments not consumed yet, left in place.
     pub fn remaining(&self) -> &'a [Token] {
-        self.line.args.get(self.at..).unwrap_or_default()
+        let args = &self.line.args;
+        args.get(self.at..args.len().saturating_sub(self.back))
+            .unwrap_or_default()
     }
 
     /// Every argument not consumed yet.
     pub fn rest(&mut self) -> &'a [Token] {
         let rest = self.remaining();
-        self.at = self.line.args.len();
+        self.at += rest.len();
         rest
     }
 
     pub fn is_done(&self) -> bool {
-        self.at >= self.line.args.len()
+        self.remaining().is_empty()
     }
 
     /// Fails on the first argument left: "unexpected argument "X"".
@@ -184,6 +198,19 @@ impl<'a> Args<'a> {
                 ),
             )
         })
+    }
+
+    /// The one argument of a `NAME NUMBER` line, within `min..=max` ([`Self::one`], then
+    /// [`Self::u32_in`]).
+    pub fn one_u32(&mut self, min: u32, max: u32) -> Result<u32, SetupError> {
+        let token = self.one()?;
+        self.u32_in(token, min, max)
+    }
+
+    /// The one argument of a `NAME DURATION` line ([`Self::one`], then [`Self::duration`]).
+    pub fn one_duration(&mut self) -> Result<Duration, SetupError> {
+        let token = self.one()?;
+        self.duration(token)
     }
 
     /// Every argument left as a zone, normalized (lower-case, trailing dot); a CIDR
@@ -257,11 +284,12 @@ impl<'a> Args<'a> {
     /// A cursor for each property line of this line's block, under the same owner.
     pub fn block(&self) -> impl Iterator<Item = Args<'a>> + 'a {
         let owner = self.owner;
-        self.line
-            .block
-            .iter()
-            .flatten()
-            .map(move |line| Args { owner, line, at: 0 })
+        self.line.block.iter().flatten().map(move |line| Args {
+            owner,
+            line,
+            at: 0,
+            back: 0,
+        })
     }
 
     /// The name of a property that takes no block of its own ("NAME takes no block").
@@ -552,5 +580,48 @@ mod tests {
         assert!(!ft.passes("example.org."));
         assert!(Fallthrough::All.passes("anything."));
         assert!(!Fallthrough::Never.passes("anything."));
+    }
+
+    #[test]
+    fn next_back_takes_the_fixed_argument_after_a_list() {
+        let d = directive("autopath example.org 10.0.0.0/8 @kubernetes");
+        let mut args = Args::new(&d);
+        assert_eq!(
+            args.next_back().map(|t| t.text.as_str()),
+            Some("@kubernetes")
+        );
+        assert_eq!(
+            args.zones(),
+            Ok(vec![
+                "example.org.".to_string(),
+                "10.in-addr.arpa.".to_string()
+            ])
+        );
+        assert!(args.is_done());
+        assert_eq!(args.next_back(), None);
+        let d = directive("autopath @kubernetes");
+        let mut args = Args::new(&d);
+        assert!(args.next_back().is_some());
+        assert_eq!(
+            args.zones_or(&["cluster.local.".into()]),
+            Ok(vec!["cluster.local.".into()])
+        );
+    }
+
+    #[test]
+    fn one_number_and_one_duration() {
+        let d = directive("ttl 30");
+        assert_eq!(Args::new(&d).one_u32(0, 3600), Ok(30));
+        assert_eq!(
+            Args::new(&d).one_u32(0, 10).map_err(|e| e.message),
+            Err(r#"expected a number between 0 and 10, found "30""#.into())
+        );
+        let d = directive("reload 1m30s x");
+        assert_eq!(
+            Args::new(&d).one_duration().map_err(|e| e.message),
+            Err(r#"reload takes one argument, found "x""#.into())
+        );
+        let d = directive("reload 1m30s");
+        assert_eq!(Args::new(&d).one_duration(), Ok(Duration::from_secs(90)));
     }
 }

@@ -59,8 +59,8 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RData};
 
 use crate::contract::{
-    Next, Outcome, Plugin, PluginError, PluginFuture, PluginResult, Query, Reply, SetupContext,
-    SetupError, SetupResult, Zone, args, in_zone,
+    Args, Next, Outcome, Plugin, PluginError, PluginFuture, PluginResult, Query, Reply,
+    SetupContext, SetupResult, Zone, in_zone,
 };
 use crate::dns::records;
 use crate::dns::resolv_conf::search_domains;
@@ -273,19 +273,12 @@ impl MetricsSource for AutoPathMetrics {
 }
 
 pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
-    args::no_block(d)?;
-    let Some((resolv, zone_tokens)) = d.args.split_last() else {
-        return Err(args::err(
-            &d.name,
-            NAME,
-            "needs RESOLV-CONF: @kubernetes or a resolv.conf file",
-        ));
+    let mut args = Args::new(d);
+    args.no_block()?;
+    let Some(resolv) = args.next_back() else {
+        return Err(args.error_at_name("needs RESOLV-CONF: @kubernetes or a resolv.conf file"));
     };
-    let zones = if zone_tokens.is_empty() {
-        ctx.block_zones.to_vec()
-    } else {
-        args::zones(zone_tokens, NAME)?
-    };
+    let zones = args.zones_or(ctx.block_zones)?;
     let (source, detail) = match resolv.text.strip_prefix('@') {
         Some("kubernetes") => {
             // A missing file just means no node search domains, as in CoreDNS.
@@ -303,28 +296,22 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
             (source, detail)
         }
         Some(other) => {
-            return Err(args::err(
+            return Err(args.error(
                 resolv,
-                NAME,
                 format!("@{other}: only @kubernetes provides search paths"),
             ));
         }
         None => {
             let path = ctx.resolve_path(&resolv.text);
             let text = std::fs::read_to_string(&path).map_err(|e| {
-                args::err(
+                args.error(
                     resolv,
-                    NAME,
                     format!("cannot read resolv.conf {}: {e}", path.display()),
                 )
             })?;
             let search = search_domains(&text);
             if search.is_empty() {
-                return Err(args::err(
-                    resolv,
-                    NAME,
-                    format!("{} has no search domains", path.display()),
-                ));
+                return Err(args.error(resolv, format!("{} has no search domains", path.display())));
             }
             let detail = format!("zones {}; search {}", zones.join(" "), search.join(" "));
             (SearchSource::File(search), detail)
@@ -342,17 +329,16 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
     });
     if matches!(plugin.source, SearchSource::Kubernetes { .. }) {
         let linked = Arc::clone(&plugin);
-        let at = resolv.clone();
+        let no_provider = args.error(
+            resolv,
+            "@kubernetes: this server block has no kubernetes plugin",
+        );
         ctx.after_block(move |block| {
             let SearchSource::Kubernetes { plugin, .. } = &linked.source else {
                 return Ok(());
             };
             let Some(kubernetes) = block.get::<Arc<dyn ClientNamespace>>() else {
-                return Err(SetupError::new(
-                    &at.span,
-                    NAME,
-                    "@kubernetes: this server block has no kubernetes plugin",
-                ));
+                return Err(no_provider);
             };
             if !kubernetes.knows_clients() {
                 tracing::warn!(

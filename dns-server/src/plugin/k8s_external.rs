@@ -42,8 +42,8 @@ use hickory_proto::rr::rdata::SOA;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use crate::contract::{
-    Next, Outcome, Plugin, PluginFuture, Query, Reply, SetupContext, SetupError, SetupResult, args,
-    in_zone,
+    Args, Fallthrough, Next, Outcome, Plugin, PluginFuture, Query, Reply, SetupContext,
+    SetupResult, in_zone,
 };
 use crate::dns::records;
 use registry::store::Store;
@@ -68,8 +68,7 @@ pub struct K8sExternal {
     zones: Vec<ExternalZone>,
     apex: String,
     ttl: u32,
-    /// `None`: off; `Some(empty)`: every zone.
-    fallthrough: Option<Vec<String>>,
+    fallthrough: Fallthrough,
     store: OnceLock<Store>,
 }
 
@@ -198,13 +197,6 @@ impl K8sExternal {
             _ => self.negative(zone, ResponseCode::NXDomain, serial),
         }
     }
-
-    fn falls_through(&self, name: &str) -> bool {
-        match &self.fallthrough {
-            None => false,
-            Some(zones) => zones.is_empty() || zones.iter().any(|z| in_zone(name, z)),
-        }
-    }
 }
 
 impl Plugin for K8sExternal {
@@ -223,7 +215,7 @@ impl Plugin for K8sExternal {
             return PluginFuture::ready(Ok(Reply::new(ResponseCode::ServFail, NAME)));
         }
         let reply = self.resolve(query, zone, store);
-        if reply.rcode == ResponseCode::NXDomain && self.falls_through(&query.lower) {
+        if reply.rcode == ResponseCode::NXDomain && self.fallthrough.passes(&query.lower) {
             return next.serve(query);
         }
         PluginFuture::ready(Ok(reply))
@@ -259,50 +251,36 @@ fn external_zone(name: &str, apex: &str) -> Result<ExternalZone, BadName> {
 }
 
 pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
-    let zone_names = if d.args.is_empty() {
-        ctx.block_zones.to_vec()
-    } else {
-        args::zones(&d.args, NAME)?
-    };
+    let mut args = Args::new(d);
+    let zone_names = args.zones_or(ctx.block_zones)?;
     let mut apex = "dns".to_string();
     let mut ttl = 5;
-    let mut fallthrough = None;
-    for prop in d.block.iter().flatten() {
-        match args::leaf_property(prop, NAME)? {
+    let mut fallthrough = Fallthrough::Never;
+    for mut prop in args.block() {
+        match prop.leaf()? {
             "apex" => {
-                let t = args::exactly_one(prop, NAME)?;
-                apex = t.text.trim_end_matches('.').to_ascii_lowercase();
+                let label = prop.one()?;
+                apex = label.text.trim_end_matches('.').to_ascii_lowercase();
                 if apex.is_empty() || apex.contains('.') {
-                    return Err(args::err(
-                        t,
-                        NAME,
-                        format!("apex must be one label, found {:?}", t.text),
+                    return Err(prop.error(
+                        label,
+                        format!("apex must be one label, found {:?}", label.text),
                     ));
                 }
             }
-            "ttl" => ttl = args::parse_u32(args::exactly_one(prop, NAME)?, NAME, 0, 3600)?,
-            "fallthrough" => fallthrough = Some(args::zones(&prop.args, NAME)?),
+            "ttl" => ttl = prop.one_u32(0, 3600)?,
+            "fallthrough" => fallthrough = Fallthrough::parse(&mut prop)?,
             "headless" => {
-                return Err(args::err(
-                    &prop.name,
-                    NAME,
-                    "headless is not supported by rollcall yet",
-                ));
+                return Err(prop.error_at_name("headless is not supported by rollcall yet"));
             }
-            other => {
-                return Err(args::err(
-                    &prop.name,
-                    NAME,
-                    format!("unknown property {other:?}"),
-                ));
-            }
+            _ => return Err(prop.unknown_property()),
         }
     }
     let zones = zone_names
         .iter()
         .map(|z| external_zone(z, &apex))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| args::err(&d.name, NAME, e.to_string()))?;
+        .map_err(|e| args.error_at_name(e.to_string()))?;
     let detail = format!("zones {}; apex {apex}; ttl {ttl}", zone_names.join(" "));
     let plugin = Arc::new(K8sExternal {
         zones,
@@ -312,14 +290,12 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
         store: OnceLock::new(),
     });
     let linked = Arc::clone(&plugin);
-    let at = d.name.clone();
+    let no_provider = args.error_at_name(
+        "needs a kubernetes plugin in this server block (its Services are answered)",
+    );
     ctx.after_block(move |block| {
         let Some(ClusterServices(store)) = block.get::<ClusterServices>() else {
-            return Err(SetupError::new(
-                &at.span,
-                NAME,
-                "needs a kubernetes plugin in this server block (its Services are answered)",
-            ));
+            return Err(no_provider);
         };
         let _ = linked.store.set(store.clone());
         Ok(())

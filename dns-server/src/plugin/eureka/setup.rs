@@ -9,157 +9,49 @@ use registry::eureka::{EurekaAuth, EurekaConfig, EurekaRegistry};
 use tokio_util::sync::CancellationToken;
 
 use super::Eureka;
-use crate::contract::{Outcome, SetupContext, SetupResult, StartError, args, normalize_zone};
+use crate::contract::{
+    Args, Describe, Outcome, SetupContext, SetupError, SetupResult, StartError, in_zone,
+    normalize_zone,
+};
 
 const NAME: &str = "eureka";
 
+/// What the stanza's block sets.
+struct Properties {
+    config: EurekaConfig,
+    ttl: u32,
+    peers: Vec<PeerUrl>,
+}
+
 pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
-    let zone_token = args::exactly_one(d, NAME)?;
+    let mut args = Args::new(d);
+    let zone_token = args.one()?;
     let zone =
-        normalize_zone(&zone_token.text).map_err(|m| args::err(zone_token, NAME, m.to_string()))?;
-    if !ctx
-        .block_zones
-        .iter()
-        .any(|z| crate::contract::in_zone(&zone, z))
-    {
-        return Err(args::err(
+        normalize_zone(&zone_token.text).map_err(|m| args.error(zone_token, m.to_string()))?;
+    if !ctx.block_zones.iter().any(|z| in_zone(&zone, z)) {
+        return Err(args.error(
             zone_token,
-            NAME,
             format!("zone {zone} is outside this server block's zones"),
         ));
     }
-    let mut config = EurekaConfig::default();
-    let mut ttl = 5;
-    let mut peers: Vec<PeerUrl> = Vec::new();
-    for prop in d.block.iter().flatten() {
-        let name = args::leaf_property(prop, NAME)?;
-        match name {
-            "listen" => {
-                let t = args::exactly_one(prop, NAME)?;
-                config.listen = t.text.parse::<SocketAddr>().map_err(|_| {
-                    args::err(
-                        t,
-                        NAME,
-                        format!(
-                            "listen: expected ADDRESS:PORT like 127.0.0.1:8761, found {:?}",
-                            t.text
-                        ),
-                    )
-                })?;
-            }
-            "ttl" => ttl = args::parse_u32(args::exactly_one(prop, NAME)?, NAME, 0, 3600)?,
-            "lease_duration" => {
-                config.default_lease_secs =
-                    args::parse_u32(args::exactly_one(prop, NAME)?, NAME, 1, 86400)?
-            }
-            "eviction_interval" => {
-                config.eviction_interval =
-                    args::parse_duration(args::exactly_one(prop, NAME)?, NAME)?
-            }
-            "delta_retention" => {
-                config.delta_retention = args::parse_duration(args::exactly_one(prop, NAME)?, NAME)?
-            }
-            "self_preservation" => {
-                let t = args::exactly_one(prop, NAME)?;
-                config.self_preservation = match t.text.as_str() {
-                    "on" | "true" => true,
-                    "off" | "false" => false,
-                    other => {
-                        return Err(args::err(
-                            t,
-                            NAME,
-                            format!("self_preservation: expected on or off, found {other:?}"),
-                        ));
-                    }
-                };
-            }
-            "renewal_percent_threshold" => {
-                let t = args::exactly_one(prop, NAME)?;
-                config.renewal_percent_threshold = match t.text.parse::<f64>() {
-                    Ok(v) if (0.0..=1.0).contains(&v) => v,
-                    _ => {
-                        return Err(args::err(
-                            t,
-                            NAME,
-                            format!("expected a fraction between 0 and 1, found {:?}", t.text),
-                        ));
-                    }
-                };
-            }
-            "max_body" => {
-                config.max_body_bytes =
-                    args::parse_u32(args::exactly_one(prop, NAME)?, NAME, 1024, 64 << 20)? as usize
-            }
-            "max_instances_per_app" => {
-                config.max_instances_per_app =
-                    args::parse_u32(args::exactly_one(prop, NAME)?, NAME, 1, u32::MAX)? as usize;
-            }
-            "max_apps" => {
-                config.max_apps =
-                    args::parse_u32(args::exactly_one(prop, NAME)?, NAME, 1, u32::MAX)? as usize
-            }
-            "auth" => {
-                let [kind, file] = prop.args.as_slice() else {
-                    return Err(args::err(
-                        &prop.name,
-                        NAME,
-                        "auth: expected `auth basic PASSWORD_FILE` or `auth bearer TOKEN_FILE`",
-                    ));
-                };
-                let path = ctx.resolve_path(&file.text);
-                let auth = match kind.text.as_str() {
-                    "basic" => EurekaAuth::basic_from_file(&path),
-                    "bearer" => EurekaAuth::bearer_from_file(&path),
-                    other => {
-                        return Err(args::err(
-                            kind,
-                            NAME,
-                            format!("auth: expected basic or bearer, found {other:?}"),
-                        ));
-                    }
-                };
-                config.auth = Some(auth.map_err(|e| args::err(file, NAME, format!("auth: {e}")))?);
-            }
-            "peers" => {
-                if prop.args.is_empty() {
-                    return Err(args::err(&prop.name, NAME, "peers needs at least one URL"));
-                }
-                for t in &prop.args {
-                    peers.push(
-                        PeerUrl::parse(&t.text).map_err(|m| args::err(t, NAME, m.to_string()))?,
-                    );
-                }
-            }
-            "auth_reads" => {
-                args::no_args(prop)?;
-                config.auth_reads = true;
-            }
-            _ => {
-                return Err(args::err(
-                    &prop.name,
-                    NAME,
-                    format!("unknown property {name:?}"),
-                ));
-            }
-        }
-    }
-    if config.auth_reads && config.auth.is_none() {
-        return Err(args::err(&d.name, NAME, "auth_reads needs an `auth` line"));
-    }
+    let Properties { config, ttl, peers } = properties(ctx, &args)?;
     let listen = config.listen;
-    let mut detail = format!(
-        "zone {zone}; http {listen}; ttl {ttl}; lease {}s; self_preservation {}",
-        config.default_lease_secs,
-        if config.self_preservation {
-            "on"
-        } else {
-            "off"
-        }
-    );
-    if !peers.is_empty() {
-        let list: Vec<String> = peers.iter().map(ToString::to_string).collect();
-        detail.push_str(&format!("; peers {}", list.join(" ")));
-    }
+    let self_preservation = if config.self_preservation {
+        "on"
+    } else {
+        "off"
+    };
+    let detail = Describe::new()
+        .part(format!("zone {zone}"))
+        .part(format!("http {listen}"))
+        .part(format!("ttl {ttl}"))
+        .part(format!("lease {}s", config.default_lease_secs))
+        .part(format!("self_preservation {self_preservation}"))
+        .maybe((!peers.is_empty()).then(|| {
+            let list: Vec<String> = peers.iter().map(ToString::to_string).collect();
+            format!("peers {}", list.join(" "))
+        }))
+        .finish();
     let registry = EurekaRegistry::new(config);
     ctx.metrics.register(Arc::new(EurekaMetrics {
         zone: zone.clone(),
@@ -209,8 +101,106 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
         .filter(|ip| !ip.is_unspecified())
         .collect();
     let plugin = Eureka::new(&zone, ttl, registry, nameserver_ips)
-        .map_err(|m| args::err(zone_token, NAME, m.to_string()))?;
+        .map_err(|m| args.error(zone_token, m.to_string()))?;
     Ok(Outcome::Link(Arc::new(plugin), detail))
+}
+
+/// The block's properties, with `EurekaConfig`'s defaults for those not given.
+fn properties(ctx: &SetupContext<'_>, args: &Args<'_>) -> Result<Properties, SetupError> {
+    let mut config = EurekaConfig::default();
+    let mut ttl = 5;
+    let mut peers = Vec::new();
+    for mut prop in args.block() {
+        match prop.leaf()? {
+            "listen" => {
+                let addr = prop.one()?;
+                config.listen = addr.text.parse::<SocketAddr>().map_err(|_| {
+                    prop.error(
+                        addr,
+                        format!(
+                            "listen: expected ADDRESS:PORT like 127.0.0.1:8761, found {:?}",
+                            addr.text
+                        ),
+                    )
+                })?;
+            }
+            "ttl" => ttl = prop.one_u32(0, 3600)?,
+            "lease_duration" => config.default_lease_secs = prop.one_u32(1, 86400)?,
+            "eviction_interval" => config.eviction_interval = prop.one_duration()?,
+            "delta_retention" => config.delta_retention = prop.one_duration()?,
+            "self_preservation" => {
+                let switch = prop.one()?;
+                config.self_preservation = match switch.text.as_str() {
+                    "on" | "true" => true,
+                    "off" | "false" => false,
+                    other => {
+                        return Err(prop.error(
+                            switch,
+                            format!("self_preservation: expected on or off, found {other:?}"),
+                        ));
+                    }
+                };
+            }
+            "renewal_percent_threshold" => {
+                let fraction = prop.one()?;
+                config.renewal_percent_threshold = match fraction.text.parse::<f64>() {
+                    Ok(v) if (0.0..=1.0).contains(&v) => v,
+                    _ => {
+                        return Err(prop.error(
+                            fraction,
+                            format!(
+                                "expected a fraction between 0 and 1, found {:?}",
+                                fraction.text
+                            ),
+                        ));
+                    }
+                };
+            }
+            "max_body" => config.max_body_bytes = prop.one_u32(1024, 64 << 20)? as usize,
+            "max_instances_per_app" => {
+                config.max_instances_per_app = prop.one_u32(1, u32::MAX)? as usize;
+            }
+            "max_apps" => config.max_apps = prop.one_u32(1, u32::MAX)? as usize,
+            "auth" => {
+                let (Some(kind), Some(file), None) = (prop.next(), prop.next(), prop.peek()) else {
+                    return Err(prop.error_at_name(
+                        "auth: expected `auth basic PASSWORD_FILE` or `auth bearer TOKEN_FILE`",
+                    ));
+                };
+                let path = ctx.resolve_path(&file.text);
+                let auth = match kind.text.as_str() {
+                    "basic" => EurekaAuth::basic_from_file(&path),
+                    "bearer" => EurekaAuth::bearer_from_file(&path),
+                    other => {
+                        return Err(prop.error(
+                            kind,
+                            format!("auth: expected basic or bearer, found {other:?}"),
+                        ));
+                    }
+                };
+                config.auth = Some(auth.map_err(|e| prop.error(file, format!("auth: {e}")))?);
+            }
+            "peers" => {
+                if prop.is_done() {
+                    return Err(prop.error_at_name("peers needs at least one URL"));
+                }
+                for url in prop.rest() {
+                    peers.push(
+                        PeerUrl::parse(&url.text).map_err(|m| prop.error(url, m.to_string()))?,
+                    );
+                }
+            }
+            "auth_reads" => {
+                prop.end()?;
+                config.auth_reads = true;
+            }
+            _ => return Err(prop.unknown_property()),
+        }
+    }
+    if config.auth_reads && config.auth.is_none() {
+        return Err(args.error_at_name("auth_reads needs an `auth` line"));
+    }
+    Ok(Properties { config, ttl, peers })
 }
 
 /// Whether `peer` is this server: the port it listens on, at this host's name or one of its

@@ -77,7 +77,7 @@ use arc_swap::ArcSwap;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Record, RecordType};
 
-use crate::contract::{Next, Plugin, PluginFuture, Query, Reply, in_zone};
+use crate::contract::{Fallthrough, Next, Plugin, PluginFuture, Query, Reply, in_zone};
 use crate::dns::names::reverse_to_ip;
 use crate::dns::records;
 use crate::metrics::{Exposition, MetricsSource};
@@ -90,21 +90,12 @@ const NAME: &str = "hosts";
 pub struct Hosts {
     zones: Vec<String>,
     ttl: u32,
-    /// `None`: no fallthrough; `Some([])`: every zone.
-    fallthrough: Option<Vec<String>>,
+    fallthrough: Fallthrough,
     /// Swapped whole by the reload task; read with one load per query.
     table: Arc<ArcSwap<Table>>,
 }
 
 impl Hosts {
-    fn falls_through(&self, name: &str) -> bool {
-        match &self.fallthrough {
-            None => false,
-            Some(zones) if zones.is_empty() => true,
-            Some(zones) => zones.iter().any(|z| in_zone(name, z)),
-        }
-    }
-
     /// The reply to `query`, or `None` when it belongs to the next plugin.
     fn answer(&self, query: &Query) -> Option<Reply> {
         let table = match query.qtype {
@@ -125,7 +116,7 @@ impl Hosts {
             _ => self.table.load(),
         };
         let Some(found) = table.addresses(&query.lower) else {
-            if self.falls_through(&query.lower) {
+            if self.fallthrough.passes(&query.lower) {
                 return None;
             }
             // CoreDNS's choice: without an SOA there is no proper NXDOMAIN to give.

@@ -9,8 +9,8 @@ use arc_swap::ArcSwap;
 use corefile::Directive;
 
 use super::table::{self, Loader, Outcome};
-use super::{Hosts, HostsMetrics, NAME};
-use crate::contract::{SetupContext, SetupError, SetupResult, args};
+use super::{Hosts, HostsMetrics};
+use crate::contract::{Args, Describe, Fallthrough, SetupContext, SetupError, SetupResult};
 
 const DEFAULT_FILE: &str = "/etc/hosts";
 const DEFAULT_TTL: u32 = 3600;
@@ -23,79 +23,54 @@ struct Config {
     ttl: u32,
     reload: Duration,
     reverse: bool,
-    fallthrough: Option<Vec<String>>,
+    fallthrough: Fallthrough,
     inline: Vec<table::Entry>,
 }
 
+/// `hosts [FILE [ZONES...]] { ... }`.
 fn parse(ctx: &SetupContext<'_>, d: &Directive) -> Result<Config, SetupError> {
-    let (path_token, zone_tokens) = match d.args.split_first() {
-        Some((path, zones)) => (Some(path), zones),
-        None => (None, &[][..]),
-    };
+    let mut args = Args::new(d);
+    let path = args.next().map_or_else(
+        || PathBuf::from(DEFAULT_FILE),
+        |file| ctx.resolve_path(&file.text),
+    );
     let mut config = Config {
-        path: path_token.map_or_else(
-            || PathBuf::from(DEFAULT_FILE),
-            |t| ctx.resolve_path(&t.text),
-        ),
-        zones: if zone_tokens.is_empty() {
-            ctx.block_zones.to_vec()
-        } else {
-            args::zones(zone_tokens, NAME)?
-        },
+        path,
+        zones: args.zones_or(ctx.block_zones)?,
         ttl: DEFAULT_TTL,
         reload: DEFAULT_RELOAD,
         reverse: true,
-        fallthrough: None,
+        fallthrough: Fallthrough::Never,
         inline: Vec::new(),
     };
-    for prop in d.block.iter().flatten() {
-        let name = args::leaf_property(prop, NAME)?;
-        match name {
-            "ttl" => {
-                let t = args::exactly_one(prop, NAME)?;
-                config.ttl = args::parse_u32(t, NAME, 1, MAX_TTL)?;
-            }
-            "reload" => {
-                let t = args::exactly_one(prop, NAME)?;
-                config.reload = args::parse_duration(t, NAME)?;
-            }
+    for mut prop in args.block() {
+        match prop.leaf()? {
+            "ttl" => config.ttl = prop.one_u32(1, MAX_TTL)?,
+            "reload" => config.reload = prop.one_duration()?,
             "no_reverse" => {
-                if let Some(extra) = prop.args.first() {
-                    return Err(args::err(
-                        extra,
-                        NAME,
-                        format!("no_reverse takes no argument, found {:?}", extra.text),
-                    ));
-                }
+                prop.at_most(0, "no argument")?;
                 config.reverse = false;
             }
-            "fallthrough" => config.fallthrough = Some(args::zones(&prop.args, NAME)?),
-            _ if table::parse_ip(name).is_some() => {
+            "fallthrough" => config.fallthrough = Fallthrough::parse(&mut prop)?,
+            ip if table::parse_ip(ip).is_some() => {
                 // CoreDNS reads every line after `fallthrough` as a property, never an entry.
-                if config.fallthrough.is_some() {
-                    return Err(args::err(
-                        &prop.name,
-                        NAME,
-                        "inline entries must come before fallthrough",
-                    ));
+                if config.fallthrough != Fallthrough::Never {
+                    return Err(prop.error_at_name("inline entries must come before fallthrough"));
                 }
-                let fields = std::iter::once(name).chain(prop.args.iter().map(|t| t.text.as_str()));
+                let names = prop.rest().iter().map(|t| t.text.as_str());
+                let fields = std::iter::once(ip).chain(names);
                 if !table::parse_fields(fields, &config.zones, &mut config.inline) {
                     // CoreDNS skips what does not parse without a word; say where it was.
                     tracing::warn!(
                         "{}: hosts: inline entry without a name or with a name that is not a domain name: skipped in part",
-                        prop.span
+                        prop.name_token().span
                     );
                 }
             }
-            _ => {
-                return Err(args::err(
-                    &prop.name,
-                    NAME,
-                    format!(
-                        "unknown property {name:?} (an inline entry starts with an IP address)"
-                    ),
-                ));
+            name => {
+                return Err(prop.error_at_name(format!(
+                    "unknown property {name:?} (an inline entry starts with an IP address)"
+                )));
             }
         }
     }
@@ -104,28 +79,19 @@ fn parse(ctx: &SetupContext<'_>, d: &Directive) -> Result<Config, SetupError> {
 
 /// The plan line `rollcall check` prints.
 fn describe(c: &Config) -> String {
-    let mut parts = vec![
-        format!("file {}", c.path.display()),
-        format!("zones {}", c.zones.join(" ")),
-        format!("ttl {}", c.ttl),
-    ];
-    if c.reload.is_zero() {
-        parts.push("reload off".into());
-    } else {
-        parts.push(format!("reload {:?}", c.reload));
-    }
-    if !c.inline.is_empty() {
-        parts.push(format!("inline entries {}", c.inline.len()));
-    }
-    if !c.reverse {
-        parts.push("no_reverse".into());
-    }
-    match &c.fallthrough {
-        Some(z) if z.is_empty() => parts.push("fallthrough (all zones)".into()),
-        Some(z) => parts.push(format!("fallthrough {}", z.join(" "))),
-        None => {}
-    }
-    parts.join("; ")
+    Describe::new()
+        .part(format!("file {}", c.path.display()))
+        .part(format!("zones {}", c.zones.join(" ")))
+        .part(format!("ttl {}", c.ttl))
+        .part(if c.reload.is_zero() {
+            "reload off".into()
+        } else {
+            format!("reload {:?}", c.reload)
+        })
+        .maybe((!c.inline.is_empty()).then(|| format!("inline entries {}", c.inline.len())))
+        .flag(!c.reverse, "no_reverse")
+        .maybe(c.fallthrough.describe())
+        .finish()
 }
 
 pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
@@ -154,10 +120,10 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
             warned = true;
         }
         Err(e) => {
-            let at = d.args.first().unwrap_or(&d.name);
-            return Err(args::err(
-                at,
-                NAME,
+            // At FILE, or at the directive when the default file is meant.
+            let args = Args::new(d);
+            return Err(args.error(
+                args.peek().unwrap_or(args.name_token()),
                 format!("unable to access hosts file {}: {e}", path.display()),
             ));
         }

@@ -162,7 +162,11 @@ fn hosts(text: &str, zones_: &[&str], inline: &str, fallthrough: Option<&[&str]>
     let inline = parse_text(inline, &zones_);
     Hosts {
         ttl: 60,
-        fallthrough: fallthrough.map(zones),
+        fallthrough: match fallthrough {
+            None => Fallthrough::Never,
+            Some([]) => Fallthrough::All,
+            Some(some) => Fallthrough::Zones(zones(some)),
+        },
         table: Arc::new(ArcSwap::from_pointee(Table::build(
             &file.entries,
             &inline.entries,

@@ -126,7 +126,9 @@ use registry::source::kube::{Connection, RateLimit};
 use registry::source::selector::Selector;
 use registry::store::Store;
 
-use crate::contract::{Next, Plugin, PluginFuture, Query, Zone, in_zone, zone::ZoneNameError};
+use crate::contract::{
+    Fallthrough, Next, Plugin, PluginFuture, Query, Zone, in_zone, zone::ZoneNameError,
+};
 use crate::plugin::autopath::ClientNamespace;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,8 +148,7 @@ pub struct Config {
     pub namespaces: Option<BTreeSet<String>>,
     pub labels: Option<Selector>,
     pub noendpoints: bool,
-    /// `None`: off. `Some(empty)`: every zone.
-    pub fallthrough: Option<Vec<String>>,
+    pub fallthrough: Fallthrough,
     pub ignore_empty_service: bool,
     /// Addresses `ns.dns.<zone>` answers with when no `kube-dns` Service names the server.
     pub nameserver_ips: Vec<IpAddr>,
@@ -205,14 +206,6 @@ impl Kubernetes {
     fn zone_of(&self, name: &str) -> Option<&Zone> {
         self.zones.iter().find(|z| in_zone(name, &z.name))
     }
-
-    fn falls_through(&self, name: &str) -> bool {
-        match &self.config.fallthrough {
-            None => false,
-            Some(zones) if zones.is_empty() => true,
-            Some(zones) => zones.iter().any(|z| in_zone(name, z)),
-        }
-    }
 }
 
 impl ClientNamespace for Kubernetes {
@@ -249,7 +242,7 @@ impl Plugin for Kubernetes {
         }
         let reply = self.resolve(query, zone, 0);
         if reply.rcode == hickory_proto::op::ResponseCode::NXDomain
-            && self.falls_through(&query.lower)
+            && self.config.fallthrough.passes(&query.lower)
         {
             return next.serve(query);
         }

@@ -15,7 +15,8 @@ use registry::store::StoreWriter;
 
 use super::{ApiConfig, Config, Kubernetes, PodsMode};
 use crate::contract::{
-    Outcome, SetupContext, SetupError, SetupResult, StartError, StartupWait, args,
+    Args, Describe, Fallthrough, Outcome, SetupContext, SetupError, SetupResult, StartError,
+    StartupWait,
 };
 use crate::plugin::autopath::ClientNamespace;
 use crate::plugin::k8s_external::ClusterServices;
@@ -27,13 +28,11 @@ const DEFAULT_STARTUP_TIMEOUT: Duration = Duration::from_secs(5);
 /// client-go's default burst, used when only `apiserver_qps` is given.
 const DEFAULT_BURST: u32 = 10;
 
+/// `kubernetes [ZONES...] { ... }` → [`Config`]; see the module doc for the syntax.
 pub fn parse(ctx: &SetupContext<'_>, d: &Directive) -> Result<Config, SetupError> {
-    let mut zones = args::zones(&d.args, NAME)?;
-    if zones.is_empty() {
-        zones = ctx.block_zones.to_vec();
-    }
+    let mut args = Args::new(d);
     let mut config = Config {
-        zones,
+        zones: args.zones_or(ctx.block_zones)?,
         manifests: None,
         pods: PodsMode::Disabled,
         endpoint_pod_names: false,
@@ -41,7 +40,7 @@ pub fn parse(ctx: &SetupContext<'_>, d: &Directive) -> Result<Config, SetupError
         namespaces: None,
         labels: None,
         noendpoints: false,
-        fallthrough: None,
+        fallthrough: Fallthrough::Never,
         ignore_empty_service: false,
         nameserver_ips: Vec::new(),
         api: ApiConfig {
@@ -52,97 +51,77 @@ pub fn parse(ctx: &SetupContext<'_>, d: &Directive) -> Result<Config, SetupError
     };
     let mut api = ApiOptions::default();
     let mut manifests_token = None;
-    for prop in d.block.iter().flatten() {
-        let name = args::leaf_property(prop, NAME)?;
+    for mut prop in args.block() {
+        let name = prop.leaf()?;
+        if is_api_option(name) {
+            api.first.get_or_insert(prop.name_token());
+        }
         match name {
             "manifests" => {
-                let dir = args::exactly_one(prop, NAME)?;
+                let dir = prop.one()?;
                 config.manifests = Some(ctx.resolve_path(&dir.text));
-                manifests_token = Some(&prop.name);
+                manifests_token = Some(prop.name_token());
             }
             "endpoint" => {
-                let url = args::exactly_one(prop, NAME)?;
-                check_endpoint(url)?;
+                let url = prop.one()?;
+                check_endpoint(&prop, url)?;
                 api.endpoint = Some(url.text.clone());
-                api.first.get_or_insert(&prop.name);
             }
             "tls" => {
-                let [cert, key, ca] = prop.args.as_slice() else {
-                    return Err(args::err(
-                        prop.args.get(3).unwrap_or(&prop.name),
-                        NAME,
-                        "tls needs three arguments: CERT KEY CACERT",
-                    ));
+                const SYNTAX: &str = "tls needs three arguments: CERT KEY CACERT";
+                let (Some(cert), Some(key), Some(ca)) = (prop.next(), prop.next(), prop.next())
+                else {
+                    return Err(prop.error_at_name(SYNTAX));
                 };
-                api.tls = Some((
-                    &prop.name,
-                    TlsFiles {
-                        cert: ctx.resolve_path(&cert.text),
-                        key: ctx.resolve_path(&key.text),
-                        ca: ctx.resolve_path(&ca.text),
-                    },
-                ));
-                api.first.get_or_insert(&prop.name);
+                if let Some(extra) = prop.peek() {
+                    return Err(prop.error(extra, SYNTAX));
+                }
+                let files = TlsFiles {
+                    cert: ctx.resolve_path(&cert.text),
+                    key: ctx.resolve_path(&key.text),
+                    ca: ctx.resolve_path(&ca.text),
+                };
+                api.tls = Some((prop.name_token(), files));
             }
             "kubeconfig" => {
-                let (file, context) = match prop.args.as_slice() {
-                    [file] => (file, None),
-                    [file, context] => (file, Some(context.text.clone())),
-                    [] => {
-                        return Err(args::err(
-                            &prop.name,
-                            NAME,
-                            "kubeconfig needs a file (and optionally a context)",
-                        ));
-                    }
-                    [_, _, extra, ..] => {
-                        return Err(args::err(
-                            extra,
-                            NAME,
-                            format!("kubeconfig takes FILE [CONTEXT], found {:?}", extra.text),
-                        ));
-                    }
+                prop.at_most(2, "FILE [CONTEXT]")?;
+                let Some(file) = prop.next() else {
+                    return Err(
+                        prop.error_at_name("kubeconfig needs a file (and optionally a context)")
+                    );
                 };
+                let context = prop.next().map(|c| c.text.clone());
                 api.kubeconfig = Some((ctx.resolve_path(&file.text), context));
-                api.first.get_or_insert(&prop.name);
             }
-            "startup_timeout" => {
-                let t = args::exactly_one(prop, NAME)?;
-                config.api.startup_timeout = args::parse_duration(t, NAME)?;
-                api.first.get_or_insert(&prop.name);
-            }
+            "startup_timeout" => config.api.startup_timeout = prop.one_duration()?,
             "apiserver_qps" => {
-                let t = args::exactly_one(prop, NAME)?;
-                match t.text.parse::<f64>() {
-                    Ok(qps) if qps.is_finite() && qps > 0.0 => api.qps = Some(qps),
+                let qps = prop.one()?;
+                match qps.text.parse::<f64>() {
+                    Ok(n) if n.is_finite() && n > 0.0 => api.qps = Some(n),
                     _ => {
-                        return Err(args::err(
-                            t,
-                            NAME,
+                        return Err(prop.error(
+                            qps,
                             format!(
                                 "apiserver_qps: expected a positive number, found {:?}",
-                                t.text
+                                qps.text
                             ),
                         ));
                     }
                 }
-                api.first.get_or_insert(&prop.name);
             }
             "apiserver_burst" => {
-                let t = args::exactly_one(prop, NAME)?;
-                api.burst = Some((t, args::parse_u32(t, NAME, 1, 1_000_000)?));
-                api.first.get_or_insert(&prop.name);
+                let burst = prop.one()?;
+                api.burst = Some((burst, prop.u32_in(burst, 1, 1_000_000)?));
             }
             "pods" => {
-                let mode = args::exactly_one(prop, NAME)?;
+                let mode = prop.one()?;
                 config.pods = match mode.text.as_str() {
                     "disabled" => PodsMode::Disabled,
                     "insecure" => PodsMode::Insecure,
                     "verified" => PodsMode::Verified,
                     other => {
-                        return Err(args::err(
+                        return Err(prop.error(
                             mode,
-                            NAME,
                             format!(
                                 "pods: expected disabled, insecure or verified, found {other:?}"
                             ),
@@ -151,77 +130,62 @@ pub fn parse(ctx: &SetupContext<'_>, d: &Directive) -> Result<Config, SetupError
                 };
             }
             "endpoint_pod_names" => {
-                args::no_args(prop)?;
+                prop.end()?;
                 config.endpoint_pod_names = true;
             }
-            "ttl" => config.ttl = args::parse_u32(args::exactly_one(prop, NAME)?, NAME, 0, 3600)?,
+            "ttl" => config.ttl = prop.one_u32(0, 3600)?,
             "namespaces" => {
-                if prop.args.is_empty() {
-                    return Err(args::err(
-                        &prop.name,
-                        NAME,
-                        "namespaces needs at least one namespace",
-                    ));
+                if prop.is_done() {
+                    return Err(prop.error_at_name("namespaces needs at least one namespace"));
                 }
-                config.namespaces = Some(
-                    prop.args
-                        .iter()
-                        .map(|a| a.text.to_ascii_lowercase())
-                        .collect::<BTreeSet<_>>(),
-                );
+                let namespaces = prop.rest().iter().map(|ns| ns.text.to_ascii_lowercase());
+                config.namespaces = Some(namespaces.collect::<BTreeSet<_>>());
             }
             "labels" => {
-                if prop.args.is_empty() {
-                    return Err(args::err(&prop.name, NAME, "labels needs a selector"));
-                }
-                let text = prop.arg_strs().join(" ");
+                let Some(first) = prop.peek() else {
+                    return Err(prop.error_at_name("labels needs a selector"));
+                };
+                let text = prop
+                    .rest()
+                    .iter()
+                    .map(|t| t.text.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ");
                 let selector = Selector::parse(&text)
-                    .map_err(|e| args::err(&prop.args[0], NAME, format!("labels: {e}")))?;
+                    .map_err(|e| prop.error(first, format!("labels: {e}")))?;
                 config.labels = Some(selector);
             }
             "noendpoints" => {
-                args::no_args(prop)?;
+                prop.end()?;
                 config.noendpoints = true;
             }
-            "fallthrough" => config.fallthrough = Some(args::zones(&prop.args, NAME)?),
+            "fallthrough" => config.fallthrough = Fallthrough::parse(&mut prop)?,
             "ignore" => {
-                let what = args::exactly_one(prop, NAME)?;
+                let what = prop.one()?;
                 if what.text != "empty_service" {
-                    return Err(args::err(
+                    return Err(prop.error(
                         what,
-                        NAME,
                         format!("ignore: expected empty_service, found {:?}", what.text),
                     ));
                 }
                 config.ignore_empty_service = true;
             }
             "namespace_labels" | "multicluster" | "zonal" | "apiserver_max_inflight" => {
-                return Err(args::err(
-                    &prop.name,
-                    NAME,
-                    format!("option {name:?} is not implemented by rollcall yet"),
-                ));
+                return Err(prop.error_at_name(format!(
+                    "option {name:?} is not implemented by rollcall yet"
+                )));
             }
             "resyncperiod" | "upstream" | "transfer" => {
-                return Err(args::err(
-                    &prop.name,
-                    NAME,
-                    format!("option {name:?} was removed from CoreDNS and is not supported"),
-                ));
+                return Err(prop.error_at_name(format!(
+                    "option {name:?} was removed from CoreDNS and is not supported"
+                )));
             }
-            _ => {
-                return Err(args::err(
-                    &prop.name,
-                    NAME,
-                    format!("unknown property {name:?}"),
-                ));
-            }
+            _ => return Err(prop.unknown_property()),
         }
     }
     if let (Some(manifests), Some(option)) = (manifests_token, api.first) {
-        return Err(args::err(
+        return Err(args.error(
             option,
-            NAME,
             format!(
                 "{} connects to the Kubernetes API, but this block serves files with `manifests` (at {}): use one source or the other",
                 option.text, manifests.span
@@ -231,16 +195,14 @@ pub fn parse(ctx: &SetupContext<'_>, d: &Directive) -> Result<Config, SetupError
     if let Some((token, _)) = &api.tls
         && api.endpoint.is_none()
     {
-        return Err(args::err(
+        return Err(args.error(
             token,
-            NAME,
             "tls configures the connection to `endpoint URL`: add endpoint, or use kubeconfig",
         ));
     }
     if let (Some((token, _)), None) = (api.burst, api.qps) {
-        return Err(args::err(
+        return Err(args.error(
             token,
-            NAME,
             "apiserver_burst needs apiserver_qps (the sustained rate the burst is above)",
         ));
     }
@@ -285,8 +247,16 @@ struct ApiOptions<'a> {
     burst: Option<(&'a Token, u32)>,
 }
 
+/// The options that configure the connection to the Kubernetes API (not `manifests`).
+fn is_api_option(name: &str) -> bool {
+    matches!(
+        name,
+        "endpoint" | "tls" | "kubeconfig" | "startup_timeout" | "apiserver_qps" | "apiserver_burst"
+    )
+}
+
 /// `endpoint URL`: http or https, with a host.
-fn check_endpoint(url: &Token) -> Result<(), SetupError> {
+fn check_endpoint(prop: &Args<'_>, url: &Token) -> Result<(), SetupError> {
     let text = url.text.as_str();
     let rest = text
         .strip_prefix("https://")
@@ -295,9 +265,8 @@ fn check_endpoint(url: &Token) -> Result<(), SetupError> {
         Some(rest) if !rest.is_empty() && !rest.starts_with('/') && !rest.starts_with(':') => {
             Ok(())
         }
-        _ => Err(args::err(
+        _ => Err(prop.error(
             url,
-            NAME,
             format!("endpoint: expected https://HOST[:PORT] (or http://), found {text:?}"),
         )),
     }
@@ -353,7 +322,7 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
     ctx.readiness(NAME, Arc::new(move || ready_store.is_synced()));
     let services = ClusterServices(store.clone());
     let plugin = Arc::new(
-        Kubernetes::new(config, store).map_err(|e| args::err(&d.name, NAME, e.to_string()))?,
+        Kubernetes::new(config, store).map_err(|e| Args::new(d).error_at_name(e.to_string()))?,
     );
     // What the block's autopath and k8s_external read, under the types they own.
     ctx.block
@@ -372,54 +341,40 @@ fn go_duration(d: Duration) -> String {
 }
 
 fn describe(c: &Config) -> String {
-    let mut parts = vec![format!("zones {}", c.zones.join(" "))];
+    let mut parts = Describe::new();
+    parts.part(format!("zones {}", c.zones.join(" ")));
     match &c.manifests {
-        Some(dir) => parts.push(format!("manifests {}", dir.display())),
+        Some(dir) => {
+            parts.part(format!("manifests {}", dir.display()));
+        }
         None => {
-            parts.push(format!("api {}", c.api.connection));
-            parts.push(format!(
-                "startup_timeout {}",
-                go_duration(c.api.startup_timeout)
-            ));
-            if let Some(rate) = &c.api.rate_limit {
-                parts.push(format!(
-                    "apiserver_qps {} apiserver_burst {}",
-                    rate.qps, rate.burst
-                ));
-            }
+            parts
+                .part(format!("api {}", c.api.connection))
+                .part(format!(
+                    "startup_timeout {}",
+                    go_duration(c.api.startup_timeout)
+                ))
+                .maybe(c.api.rate_limit.as_ref().map(|rate| {
+                    format!("apiserver_qps {} apiserver_burst {}", rate.qps, rate.burst)
+                }));
         }
     }
-    parts.push(format!(
-        "pods {}",
-        match c.pods {
-            PodsMode::Disabled => "disabled",
-            PodsMode::Insecure => "insecure",
-            PodsMode::Verified => "verified",
-        }
-    ));
-    parts.push(format!("ttl {}", c.ttl));
-    if c.endpoint_pod_names {
-        parts.push("endpoint_pod_names".into());
-    }
-    if let Some(ns) = &c.namespaces {
-        parts.push(format!(
-            "namespaces {}",
-            ns.iter().cloned().collect::<Vec<_>>().join(" ")
-        ));
-    }
-    if let Some(l) = &c.labels {
-        parts.push(format!("labels {l}"));
-    }
-    if c.noendpoints {
-        parts.push("noendpoints".into());
-    }
-    match &c.fallthrough {
-        Some(z) if z.is_empty() => parts.push("fallthrough (all zones)".into()),
-        Some(z) => parts.push(format!("fallthrough {}", z.join(" "))),
-        None => {}
-    }
-    if c.ignore_empty_service {
-        parts.push("ignore empty_service".into());
-    }
-    parts.join("; ")
+    let pods = match c.pods {
+        PodsMode::Disabled => "disabled",
+        PodsMode::Insecure => "insecure",
+        PodsMode::Verified => "verified",
+    };
+    parts
+        .part(format!("pods {pods}"))
+        .part(format!("ttl {}", c.ttl))
+        .flag(c.endpoint_pod_names, "endpoint_pod_names")
+        .maybe(c.namespaces.as_ref().map(|ns| {
+            let list: Vec<&str> = ns.iter().map(String::as_str).collect();
+            format!("namespaces {}", list.join(" "))
+        }))
+        .maybe(c.labels.as_ref().map(|l| format!("labels {l}")))
+        .flag(c.noendpoints, "noendpoints")
+        .maybe(c.fallthrough.describe())
+        .flag(c.ignore_empty_service, "ignore empty_service")
+        .finish()
 }

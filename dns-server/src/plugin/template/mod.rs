@@ -65,7 +65,7 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{DNSClass, Record, RecordType};
 use regex::Regex;
 
-use crate::contract::{Next, Plugin, PluginError, PluginFuture, Reply};
+use crate::contract::{Fallthrough, Next, Plugin, PluginError, PluginFuture, Reply};
 use crate::contract::{Query, in_zone};
 use crate::metrics::{Exposition, MetricsSource};
 use render::{Data, Template};
@@ -81,8 +81,7 @@ pub struct Rule {
     additionals: Vec<Template>,
     authorities: Vec<Template>,
     rcode: ResponseCode,
-    /// `None`: off; `Some(empty)`: every zone.
-    fallthrough: Option<Vec<String>>,
+    fallthrough: Fallthrough,
     matches: AtomicU64,
     rr_failures: AtomicU64,
 }
@@ -124,11 +123,9 @@ impl Rule {
             .iter()
             .find_map(|re| re.captures(&query.lower).map(|c| (re, c)))
         else {
-            let fall_through = match &self.fallthrough {
-                None => false,
-                Some(zones) => zones.is_empty() || zones.iter().any(|z| in_zone(&query.lower, z)),
-            };
-            return Ok(Outcome::NoMatch { fall_through });
+            return Ok(Outcome::NoMatch {
+                fall_through: self.fallthrough.passes(&query.lower),
+            });
         };
         let mut groups = HashMap::new();
         for (i, name) in regex.capture_names().enumerate() {

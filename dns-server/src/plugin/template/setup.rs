@@ -11,8 +11,8 @@ use hickory_proto::rr::{DNSClass, RecordType};
 use regex::Regex;
 
 use super::render::Template;
-use super::{NAME, Rule, TemplateMetrics, TemplatePlugin};
-use crate::contract::{Outcome, SetupContext, SetupError, SetupResult, args};
+use super::{Rule, TemplateMetrics, TemplatePlugin};
+use crate::contract::{Args, Fallthrough, Outcome, SetupContext, SetupError, SetupResult};
 
 pub fn setup(ctx: &mut SetupContext<'_>, stanzas: &[&Directive]) -> SetupResult {
     let mut rules = Vec::with_capacity(stanzas.len());
@@ -49,9 +49,11 @@ pub fn setup(ctx: &mut SetupContext<'_>, stanzas: &[&Directive]) -> SetupResult 
     ))
 }
 
+/// `template CLASS TYPE [ZONE...] { ... }` → one rule.
 fn parse(ctx: &SetupContext<'_>, d: &Directive) -> Result<Rule, SetupError> {
-    let [class, qtype, zone_tokens @ ..] = d.args.as_slice() else {
-        return Err(args::err(&d.name, NAME, "needs CLASS TYPE [ZONE...]"));
+    let mut args = Args::new(d);
+    let (Some(class), Some(qtype)) = (args.next(), args.next()) else {
+        return Err(args.error_at_name("needs CLASS TYPE [ZONE...]"));
     };
     let class = DNSClass::from_str(&class.text.to_ascii_uppercase())
         .ok()
@@ -62,27 +64,16 @@ fn parse(ctx: &SetupContext<'_>, d: &Directive) -> Result<Rule, SetupError> {
             )
         })
         .ok_or_else(|| {
-            args::err(
+            args.error(
                 class,
-                NAME,
                 format!("{:?} is not a class (IN, CH, HS, ANY)", class.text),
             )
         })?;
     let qtype = RecordType::from_str(&qtype.text.to_ascii_uppercase())
         .ok()
         .filter(|t| !matches!(t, RecordType::Unknown(_)))
-        .ok_or_else(|| {
-            args::err(
-                qtype,
-                NAME,
-                format!("{:?} is not a record type", qtype.text),
-            )
-        })?;
-    let zones = if zone_tokens.is_empty() {
-        ctx.block_zones.to_vec()
-    } else {
-        args::zones(zone_tokens, NAME)?
-    };
+        .ok_or_else(|| args.error(qtype, format!("{:?} is not a record type", qtype.text)))?;
+    let zones = args.zones_or(ctx.block_zones)?;
     let mut rule = Rule {
         class,
         qtype,
@@ -92,70 +83,55 @@ fn parse(ctx: &SetupContext<'_>, d: &Directive) -> Result<Rule, SetupError> {
         additionals: Vec::new(),
         authorities: Vec::new(),
         rcode: ResponseCode::NoError,
-        fallthrough: None,
+        fallthrough: Fallthrough::Never,
         matches: AtomicU64::new(0),
         rr_failures: AtomicU64::new(0),
     };
-    for prop in d.block.iter().flatten() {
-        let name = args::leaf_property(prop, NAME)?;
-        match name {
+    for mut prop in args.block() {
+        match prop.leaf()? {
             "match" => {
-                if prop.args.is_empty() {
-                    return Err(args::err(
-                        &prop.name,
-                        NAME,
-                        "match needs at least one REGEX",
-                    ));
+                if prop.is_done() {
+                    return Err(prop.error_at_name("match needs at least one REGEX"));
                 }
-                for t in &prop.args {
-                    let re = Regex::new(&t.text).map_err(|e| {
-                        args::err(t, NAME, format!("invalid regex {:?}: {e}", t.text))
+                for regex in prop.rest() {
+                    let re = Regex::new(&regex.text).map_err(|e| {
+                        prop.error(regex, format!("invalid regex {:?}: {e}", regex.text))
                     })?;
                     rule.regexes.push(re);
                 }
             }
-            "answer" | "additional" | "authority" => {
-                let t = args::exactly_one(prop, NAME)?;
+            section @ ("answer" | "additional" | "authority") => {
+                let rr = prop.one()?;
                 let template =
-                    Template::parse(&t.text).map_err(|m| args::err(t, NAME, m.to_string()))?;
-                match name {
+                    Template::parse(&rr.text).map_err(|m| prop.error(rr, m.to_string()))?;
+                match section {
                     "answer" => rule.answers.push(template),
                     "additional" => rule.additionals.push(template),
                     _ => rule.authorities.push(template),
                 }
             }
             "rcode" => {
-                let t = args::exactly_one(prop, NAME)?;
-                rule.rcode = rcode(t)?;
+                let code = prop.one()?;
+                rule.rcode = rcode(&prop, code)?;
             }
-            "fallthrough" => rule.fallthrough = Some(args::zones(&prop.args, NAME)?),
+            "fallthrough" => rule.fallthrough = Fallthrough::parse(&mut prop)?,
             "ederror" => {
-                return Err(args::err(
-                    &prop.name,
-                    NAME,
-                    "ederror is not supported by rollcall yet",
-                ));
+                return Err(prop.error_at_name("ederror is not supported by rollcall yet"));
             }
-            other => {
-                return Err(args::err(
-                    &prop.name,
-                    NAME,
-                    format!("unknown property {other:?}"),
-                ));
-            }
+            _ => return Err(prop.unknown_property()),
         }
     }
     if rule.regexes.is_empty() {
         rule.regexes
-            .push(Regex::new(".*").map_err(|e| args::err(&d.name, NAME, e.to_string()))?);
+            .push(Regex::new(".*").map_err(|e| args.error_at_name(e.to_string()))?);
     }
-    check_groups(d, &rule)?;
+    check_groups(&args, &rule)?;
     Ok(rule)
 }
 
 /// A template may only name capture groups some regex of its rule has (CoreDNS renders a
 /// missing group as nothing, which yields a record that fails at query time).
-fn check_groups(d: &Directive, rule: &Rule) -> Result<(), SetupError> {
+fn check_groups(args: &Args<'_>, rule: &Rule) -> Result<(), SetupError> {
     let known = |group: &str| {
         rule.regexes.iter().any(|re| {
             group.parse::<usize>().map_or_else(
@@ -171,18 +147,17 @@ fn check_groups(d: &Directive, rule: &Rule) -> Result<(), SetupError> {
         .chain(&rule.authorities)
     {
         if let Some(missing) = template.groups().find(|g| !known(g)) {
-            return Err(args::err(
-                &d.name,
-                NAME,
-                format!("a template uses group {missing:?}, which no match regex has"),
-            ));
+            return Err(args.error_at_name(format!(
+                "a template uses group {missing:?}, which no match regex has"
+            )));
         }
     }
     Ok(())
 }
 
-fn rcode(t: &Token) -> Result<ResponseCode, SetupError> {
-    let code = match t.text.to_ascii_uppercase().as_str() {
+/// `rcode CODE`.
+fn rcode(prop: &Args<'_>, code: &Token) -> Result<ResponseCode, SetupError> {
+    let rcode = match code.text.to_ascii_uppercase().as_str() {
         "NOERROR" | "SUCCESS" => ResponseCode::NoError,
         "FORMERR" => ResponseCode::FormErr,
         "SERVFAIL" => ResponseCode::ServFail,
@@ -192,15 +167,14 @@ fn rcode(t: &Token) -> Result<ResponseCode, SetupError> {
         "YXDOMAIN" => ResponseCode::YXDomain,
         "NOTAUTH" => ResponseCode::NotAuth,
         _ => {
-            return Err(args::err(
-                t,
-                NAME,
+            return Err(prop.error(
+                code,
                 format!(
                     "{:?} is not an RCODE (NOERROR, NXDOMAIN, SERVFAIL, REFUSED, ...)",
-                    t.text
+                    code.text
                 ),
             ));
         }
     };
-    Ok(code)
+    Ok(rcode)
 }
