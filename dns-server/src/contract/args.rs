@@ -243,10 +243,10 @@ impl<'a> Args<'a> {
         }
     }
 
-    /// Neither arguments nor a block.
+    /// Neither arguments nor a block (an argument is reported first: it comes first in the file).
     pub fn bare(&self) -> Result<(), SetupError> {
-        self.no_block()?;
-        self.end()
+        self.end()?;
+        self.no_block()
     }
 
     /// The line has a block (possibly empty) rather than none.
