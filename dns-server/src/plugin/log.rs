@@ -136,11 +136,7 @@ pub fn setup(_ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
     for mut prop in args.block() {
         match prop.name() {
             "class" => {
-                let given = prop.rest();
-                if given.is_empty() {
-                    return Err(prop.error_at_name("class needs success, denial, error or all"));
-                }
-                for class in given {
+                for class in prop.one_or_more("success, denial, error or all")? {
                     any_class = true;
                     match class.text.as_str() {
                         "success" => classes.success = true,
