@@ -36,7 +36,6 @@ use crate::contract::{
 };
 use crate::metrics::{Exposition, MetricsSource};
 
-const NAME: &str = "dns64";
 /// The well-known prefix (RFC 6052).
 const WELL_KNOWN: Ipv6Addr = Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, 0, 0);
 /// The TTL cap when the AAAA answer carried no SOA.
@@ -121,7 +120,7 @@ fn ttl_cap(result: &PluginResult) -> u32 {
 
 impl Plugin for Dns64 {
     fn name(&self) -> &'static str {
-        NAME
+        "dns64"
     }
 
     fn serve<'a>(&'a self, query: &'a Query, next: Next<'a>) -> PluginFuture<'a> {

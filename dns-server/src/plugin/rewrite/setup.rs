@@ -59,15 +59,14 @@ fn words(tokens: &[Token]) -> String {
 
 /// `[continue|stop] name|type|class|ttl|rcode ...`
 fn rule(args: &mut Args<'_>) -> Result<Rule, SetupError> {
-    let mode = if args
-        .next_if(|t| t.eq_ignore_ascii_case("continue"))
-        .is_some()
-    {
-        Mode::Continue
-    } else {
-        // The default, which may be written out.
-        args.next_if(|t| t.eq_ignore_ascii_case("stop"));
-        Mode::Stop
+    let mode_word = |t: &str| {
+        ["continue", "stop"]
+            .iter()
+            .any(|m| t.eq_ignore_ascii_case(m))
+    };
+    let mode = match args.next_if(mode_word) {
+        Some(t) if t.text.eq_ignore_ascii_case("continue") => Mode::Continue,
+        _ => Mode::Stop,
     };
     let Some(field) = args.next() else {
         return Err(
