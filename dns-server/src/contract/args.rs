@@ -115,6 +115,14 @@ impl<'a> Args<'a> {
         }
     }
 
+    /// Every argument left, at least one ("NAME needs WHAT" at this line's name when none).
+    pub fn one_or_more(&mut self, what: &str) -> Result<&'a [Token], SetupError> {
+        match self.rest() {
+            [] => Err(self.error_at_name(format!("{} needs {what}", self.name()))),
+            rest => Ok(rest),
+        }
+    }
+
     /// The arguments not consumed yet, left in place.
     pub fn remaining(&self) -> &'a [Token] {
         let args = &self.line.args;
@@ -270,10 +278,10 @@ impl<'a> Args<'a> {
         }
     }
 
-    /// Neither arguments nor a block.
+    /// Neither arguments nor a block (an argument is reported first: it comes first in the file).
     pub fn bare(&self) -> Result<(), SetupError> {
-        self.no_block()?;
-        self.end()
+        self.end()?;
+        self.no_block()
     }
 
     /// The line has a block (possibly empty) rather than none.
@@ -572,6 +580,18 @@ mod tests {
             Args::new(&d).end().map_err(|e| e.message),
             Err(r#"unexpected argument "a""#.into())
         );
+        let d = directive("except");
+        assert_eq!(
+            Args::new(&d)
+                .one_or_more("at least one name")
+                .map_err(|e| e.message),
+            Err("except needs at least one name".into())
+        );
+        let d = directive("except a b");
+        let names = Args::new(&d)
+            .one_or_more("at least one name")
+            .map(|t| t.len());
+        assert_eq!(names, Ok(2));
         let d = directive("fallthrough in-addr.arpa");
         let ft = Fallthrough::parse(&mut Args::new(&d));
         assert_eq!(ft, Ok(Fallthrough::Zones(vec!["in-addr.arpa.".into()])));

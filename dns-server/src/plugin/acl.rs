@@ -38,8 +38,8 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 
 use crate::contract::{
-    Next, Outcome, Plugin, PluginError, PluginFuture, Query, Reply, SetupContext, SetupError,
-    SetupResult, args, in_zone,
+    Args, Next, Outcome, Plugin, PluginError, PluginFuture, Query, Reply, SetupContext, SetupError,
+    SetupResult, in_zone,
 };
 
 const NAME: &str = "acl";
@@ -130,8 +130,8 @@ impl Plugin for Acl {
     }
 }
 
-fn net(t: &Token) -> Result<Net, SetupError> {
-    let bad = |why: &str| args::err(t, NAME, format!("{:?} is not a network: {why}", t.text));
+fn net(args: &Args<'_>, t: &Token) -> Result<Net, SetupError> {
+    let bad = |why: &str| args.error(t, format!("{:?} is not a network: {why}", t.text));
     let (addr, bits) = match t.text.split_once('/') {
         Some((addr, bits)) => (addr, Some(bits)),
         None => (t.text.as_str(), None),
@@ -154,18 +154,17 @@ fn net(t: &Token) -> Result<Net, SetupError> {
     })
 }
 
-fn rule(prop: &Directive) -> Result<Rule, SetupError> {
-    let action = match args::leaf_property(prop, NAME)? {
+/// `ACTION [type QTYPE...] [net SOURCE...]`
+fn rule(mut prop: Args<'_>) -> Result<Rule, SetupError> {
+    let action = match prop.leaf()? {
         "allow" => Action::Allow,
         "block" => Action::Block,
         "filter" => Action::Filter,
         "drop" => Action::Drop,
         other => {
-            return Err(args::err(
-                &prop.name,
-                NAME,
-                format!("unknown action {other:?}: expected allow, block, filter or drop"),
-            ));
+            return Err(prop.error_at_name(format!(
+                "unknown action {other:?}: expected allow, block, filter or drop"
+            )));
         }
     };
     let mut rule = Rule {
@@ -174,7 +173,7 @@ fn rule(prop: &Directive) -> Result<Rule, SetupError> {
         nets: Vec::new(),
     };
     let mut section = None;
-    for t in &prop.args {
+    for t in prop.rest() {
         match t.text.as_str() {
             "type" | "net" => section = Some(t.text.as_str()),
             "*" if section.is_some() => {}
@@ -185,18 +184,12 @@ fn rule(prop: &Directive) -> Result<Rule, SetupError> {
                         .parse()
                         .ok()
                         .filter(|q| !matches!(q, RecordType::Unknown(_)))
-                        .ok_or_else(|| {
-                            args::err(t, NAME, format!("{value:?} is not a record type"))
-                        })?;
+                        .ok_or_else(|| prop.error(t, format!("{value:?} is not a record type")))?;
                     rule.types.push(qtype);
                 }
-                Some(_) => rule.nets.push(net(t)?),
+                Some(_) => rule.nets.push(net(&prop, t)?),
                 None => {
-                    return Err(args::err(
-                        t,
-                        NAME,
-                        format!("expected `type` or `net`, found {value:?}"),
-                    ));
+                    return Err(prop.error(t, format!("expected `type` or `net`, found {value:?}")));
                 }
             },
         }
@@ -208,20 +201,12 @@ pub fn setup(ctx: &mut SetupContext<'_>, stanzas: &[&Directive]) -> SetupResult 
     let mut policies = Vec::with_capacity(stanzas.len());
     let mut rules = 0;
     for d in stanzas {
-        let zones = if d.args.is_empty() {
-            ctx.block_zones.to_vec()
-        } else {
-            args::zones(&d.args, NAME)?
-        };
-        let block = d.block.as_deref().unwrap_or_default();
-        if block.is_empty() {
-            return Err(args::err(
-                &d.name,
-                NAME,
-                "needs a block with at least one rule",
-            ));
+        let mut args = Args::new(d);
+        let zones = args.zones_or(ctx.block_zones)?;
+        if args.block().next().is_none() {
+            return Err(args.error_at_name("needs a block with at least one rule"));
         }
-        let parsed = block.iter().map(rule).collect::<Result<Vec<_>, _>>()?;
+        let parsed = args.block().map(rule).collect::<Result<Vec<_>, _>>()?;
         rules += parsed.len();
         policies.push(Policy {
             zones,

@@ -27,7 +27,7 @@ use hickory_proto::rr::rdata::HINFO;
 use hickory_proto::rr::{RData, Record, RecordType};
 
 use crate::contract::{
-    Next, Outcome, Plugin, PluginFuture, Query, Reply, SetupContext, SetupResult, args,
+    Args, Next, Outcome, Plugin, PluginFuture, Query, Reply, SetupContext, SetupResult,
 };
 
 /// CoreDNS's TTL for the HINFO (the RFC's number, a wink rather than a requirement).
@@ -55,8 +55,7 @@ impl Plugin for Any {
 }
 
 pub fn setup(_ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
-    args::no_args(d)?;
-    args::no_block(d)?;
+    Args::new(d).bare()?;
     Ok(Outcome::Link(
         Arc::new(Any),
         "HINFO for ANY (RFC 8482)".into(),

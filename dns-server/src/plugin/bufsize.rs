@@ -26,24 +26,17 @@
 
 use corefile::Directive;
 
-use crate::contract::{EDNS_PAYLOAD, Outcome, SetupContext, SetupResult, WireOptions, args};
+use crate::contract::{Args, EDNS_PAYLOAD, Outcome, SetupContext, SetupResult, WireOptions};
 
 pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
-    args::no_block(d)?;
-    let size = match d.args.as_slice() {
-        [] => EDNS_PAYLOAD,
-        [size] => {
-            let n = args::parse_u32(size, "bufsize", 512, 4096)?;
-            // parse_u32 kept it within 512..=4096.
-            u16::try_from(n).unwrap_or(EDNS_PAYLOAD)
-        }
-        [_, extra, ..] => {
-            return Err(args::err(
-                extra,
-                "bufsize",
-                format!("unexpected argument {:?}", extra.text),
-            ));
-        }
+    let mut args = Args::new(d);
+    args.no_block()?;
+    let size = args.next();
+    args.end()?;
+    let size = match size {
+        None => EDNS_PAYLOAD,
+        // u32_in keeps it within 512..=4096.
+        Some(size) => u16::try_from(args.u32_in(size, 512, 4096)?).unwrap_or(EDNS_PAYLOAD),
     };
     ctx.block.get_or_default::<WireOptions>().payload = size;
     Ok(Outcome::Configured(format!("EDNS payload {size}")))

@@ -32,7 +32,7 @@ use hickory_proto::rr::{DNSClass, Name, RecordType};
 use rand::seq::SliceRandom;
 
 use crate::contract::{
-    Next, Outcome, Plugin, PluginFuture, Query, Reply, SetupContext, SetupResult, WireOptions, args,
+    Args, Next, Outcome, Plugin, PluginFuture, Query, Reply, SetupContext, SetupResult, WireOptions,
 };
 use crate::dns::records;
 
@@ -103,13 +103,14 @@ pub(crate) fn hostname() -> String {
 }
 
 pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
-    args::no_block(d)?;
-    let version = match d.args.first() {
+    let mut args = Args::new(d);
+    args.no_block()?;
+    let version = match args.next() {
         Some(v) => trim(&v.text),
         None => format!("rollcall-{}", env!("CARGO_PKG_VERSION")),
     };
     let mut authors: Vec<String> = Vec::new();
-    for a in d.args.iter().skip(1) {
+    for a in args.rest() {
         let author = trim(&a.text);
         if !authors.contains(&author) {
             authors.push(author);

@@ -42,12 +42,11 @@ use hickory_proto::rr::rdata::AAAA;
 use hickory_proto::rr::{DNSClass, RData, Record, RecordType};
 
 use crate::contract::{
-    Next, Outcome, Plugin, PluginFuture, PluginResult, Query, Reply, SetupContext, SetupError,
-    SetupResult, args,
+    Args, Describe, Next, Outcome, Plugin, PluginFuture, PluginResult, Query, Reply, SetupContext,
+    SetupError, SetupResult,
 };
 use crate::metrics::{Exposition, MetricsSource};
 
-const NAME: &str = "dns64";
 /// The well-known prefix (RFC 6052).
 const WELL_KNOWN: Ipv6Addr = Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, 0, 0);
 /// The TTL cap when the AAAA answer carried no SOA.
@@ -132,7 +131,7 @@ fn ttl_cap(result: &PluginResult) -> u32 {
 
 impl Plugin for Dns64 {
     fn name(&self) -> &'static str {
-        NAME
+        "dns64"
     }
 
     fn serve<'a>(&'a self, query: &'a Query, next: Next<'a>) -> PluginFuture<'a> {
@@ -181,8 +180,8 @@ impl MetricsSource for Dns64Metrics {
     }
 }
 
-fn prefix(t: &Token) -> Result<Ipv6Addr, SetupError> {
-    let bad = |why: &str| args::err(t, NAME, format!("{:?}: {why}", t.text));
+fn prefix(args: &Args<'_>, t: &Token) -> Result<Ipv6Addr, SetupError> {
+    let bad = |why: &str| args.error(t, format!("{:?}: {why}", t.text));
     let (addr, len) = t
         .text
         .split_once('/')
@@ -204,48 +203,38 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
         allow_ipv4: false,
         translated: Arc::default(),
     };
-    match d.args.as_slice() {
-        [] => {}
-        [p] => plugin.prefix = prefix(p)?,
-        [_, extra, ..] => {
-            return Err(args::err(
-                extra,
-                NAME,
-                format!("unexpected argument {:?}", extra.text),
-            ));
-        }
+    let mut args = Args::new(d);
+    let first = args.next();
+    args.end()?;
+    if let Some(p) = first {
+        plugin.prefix = prefix(&args, p)?;
     }
-    for prop in d.block.iter().flatten() {
-        match args::leaf_property(prop, NAME)? {
-            "prefix" => plugin.prefix = prefix(args::exactly_one(prop, NAME)?)?,
+    for mut prop in args.block() {
+        match prop.leaf()? {
+            "prefix" => {
+                let p = prop.one()?;
+                plugin.prefix = prefix(&prop, p)?;
+            }
             "translate_all" => {
-                args::no_args(prop)?;
+                prop.end()?;
                 plugin.translate_all = true;
             }
             "allow_ipv4" => {
-                args::no_args(prop)?;
+                prop.end()?;
                 plugin.allow_ipv4 = true;
             }
-            other => {
-                return Err(args::err(
-                    &prop.name,
-                    NAME,
-                    format!("unknown property {other:?}"),
-                ));
-            }
+            _ => return Err(prop.unknown_property()),
         }
     }
     ctx.metrics.register(Arc::new(Dns64Metrics {
         server: ctx.server_label(),
         translated: Arc::clone(&plugin.translated),
     }));
-    let mut detail = format!("prefix {}/96", plugin.prefix);
-    if plugin.translate_all {
-        detail.push_str("; translate_all");
-    }
-    if plugin.allow_ipv4 {
-        detail.push_str("; allow_ipv4");
-    }
+    let detail = Describe::new()
+        .part(format!("prefix {}/96", plugin.prefix))
+        .flag(plugin.translate_all, "translate_all")
+        .flag(plugin.allow_ipv4, "allow_ipv4")
+        .finish();
     Ok(Outcome::Link(Arc::new(plugin), detail))
 }
 

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use corefile::Directive;
 
 use crate::contract::{
-    Next, Outcome, Plugin, PluginError, PluginFuture, Query, SetupContext, SetupResult, args,
+    Args, Next, Outcome, Plugin, PluginError, PluginFuture, Query, SetupContext, SetupResult,
 };
 
 pub struct Errors;
@@ -61,7 +61,6 @@ fn log_error(query: &Query, error: &PluginError) {
 }
 
 pub fn setup(_ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
-    args::no_args(d)?;
-    args::no_block(d)?;
+    Args::new(d).bare()?;
     Ok(Outcome::Link(Arc::new(Errors), String::new()))
 }

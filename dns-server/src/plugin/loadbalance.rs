@@ -29,7 +29,7 @@ use hickory_proto::rr::{Record, RecordType};
 use rand::Rng;
 
 use crate::contract::{
-    Next, Outcome, Plugin, PluginFuture, PluginResult, Query, SetupContext, SetupResult, args,
+    Args, Next, Outcome, Plugin, PluginFuture, PluginResult, Query, SetupContext, SetupResult,
 };
 
 pub struct LoadBalance;
@@ -106,38 +106,30 @@ impl Plugin for LoadBalance {
 }
 
 pub fn setup(_ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
-    match d.args.as_slice() {
-        [] => {}
-        [policy] if policy.text == "round_robin" => {}
-        [policy, ..] if policy.text == "weighted" => {
-            return Err(args::err(
-                policy,
-                "loadbalance",
-                "policy \"weighted\" is not supported yet (use round_robin)",
-            ));
-        }
-        [policy] => {
-            return Err(args::err(
-                policy,
-                "loadbalance",
-                format!("unknown policy {:?}: expected round_robin", policy.text),
-            ));
-        }
-        [_, extra, ..] => {
-            return Err(args::err(
-                extra,
-                "loadbalance",
-                format!("unexpected argument {:?}", extra.text),
-            ));
+    let mut args = Args::new(d);
+    if let Some(policy) = args.next() {
+        match policy.text.as_str() {
+            "round_robin" => {}
+            "weighted" => {
+                return Err(args.error(
+                    policy,
+                    "policy \"weighted\" is not supported yet (use round_robin)",
+                ));
+            }
+            other => {
+                return Err(args.error(
+                    policy,
+                    format!("unknown policy {other:?}: expected round_robin"),
+                ));
+            }
         }
     }
-    if let Some(prop) = d.block.iter().flatten().next() {
-        let message = if prop.name() == "prefer" {
-            "option \"prefer\" is not supported yet".to_string()
-        } else {
-            format!("unknown property {:?}", prop.name())
-        };
-        return Err(args::err(&prop.name, "loadbalance", message));
+    args.end()?;
+    if let Some(prop) = args.block().next() {
+        return Err(match prop.name() {
+            "prefer" => prop.error_at_name("option \"prefer\" is not supported yet"),
+            _ => prop.unknown_property(),
+        });
     }
     Ok(Outcome::Link(Arc::new(LoadBalance), "round_robin".into()))
 }

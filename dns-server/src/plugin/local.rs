@@ -40,7 +40,7 @@ use hickory_proto::rr::rdata::SOA;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use crate::contract::{
-    Next, Outcome, Plugin, PluginFuture, Query, Reply, SetupContext, SetupResult, args, in_zone,
+    Args, Next, Outcome, Plugin, PluginFuture, Query, Reply, SetupContext, SetupResult, in_zone,
 };
 use crate::dns::records;
 
@@ -178,8 +178,7 @@ impl crate::metrics::MetricsSource for LocalMetrics {
 }
 
 pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
-    args::no_args(d)?;
-    args::no_block(d)?;
+    Args::new(d).bare()?;
     // One process-wide series however many blocks have `local`.
     let _ = ctx.metrics.shared::<LocalMetrics>();
     Ok(Outcome::Link(

@@ -33,7 +33,7 @@ use corefile::Directive;
 use hickory_proto::op::ResponseCode;
 
 use crate::contract::{
-    Next, Outcome, Plugin, PluginFuture, PluginResult, Query, SetupContext, SetupResult, args,
+    Args, Next, Outcome, Plugin, PluginFuture, PluginResult, Query, SetupContext, SetupResult,
     in_zone, normalize_zone,
 };
 use crate::dns::rcode_name;
@@ -43,6 +43,14 @@ struct Classes {
     success: bool,
     denial: bool,
     error: bool,
+}
+
+impl Classes {
+    const ALL: Classes = Classes {
+        success: true,
+        denial: true,
+        error: true,
+    };
 }
 
 pub struct Log {
@@ -126,46 +134,29 @@ impl Plugin for Log {
 }
 
 pub fn setup(_ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
+    let mut args = Args::new(d);
     let mut names = Vec::new();
-    for arg in &d.args {
-        if arg.text.contains('{') {
-            return Err(args::err(
-                arg,
-                "log",
-                "custom log formats are not supported",
-            ));
+    for name in args.rest() {
+        if name.text.contains('{') {
+            return Err(args.error(name, "custom log formats are not supported"));
         }
-        names.push(normalize_zone(&arg.text).map_err(|m| args::err(arg, "log", m.to_string()))?);
+        names.push(normalize_zone(&name.text).map_err(|e| args.error(name, e.to_string()))?);
     }
     let mut classes = Classes::default();
     let mut any_class = false;
-    for prop in d.block.iter().flatten() {
+    for mut prop in args.block() {
         match prop.name() {
             "class" => {
-                if prop.args.is_empty() {
-                    return Err(args::err(
-                        &prop.name,
-                        "log",
-                        "class needs success, denial, error or all",
-                    ));
-                }
-                for c in &prop.args {
+                for class in prop.one_or_more("success, denial, error or all")? {
                     any_class = true;
-                    match c.text.as_str() {
+                    match class.text.as_str() {
                         "success" => classes.success = true,
                         "denial" => classes.denial = true,
                         "error" => classes.error = true,
-                        "all" => {
-                            classes = Classes {
-                                success: true,
-                                denial: true,
-                                error: true,
-                            }
-                        }
+                        "all" => classes = Classes::ALL,
                         other => {
-                            return Err(args::err(
-                                c,
-                                "log",
+                            return Err(prop.error(
+                                class,
                                 format!(
                                     "unknown class {other:?}: expected success, denial, error or all"
                                 ),
@@ -174,21 +165,11 @@ pub fn setup(_ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
                     }
                 }
             }
-            other => {
-                return Err(args::err(
-                    &prop.name,
-                    "log",
-                    format!("unknown property {other:?}"),
-                ));
-            }
+            _ => return Err(prop.unknown_property()),
         }
     }
     if !any_class {
-        classes = Classes {
-            success: true,
-            denial: true,
-            error: true,
-        };
+        classes = Classes::ALL;
     }
     let detail = if names.is_empty() {
         String::new()

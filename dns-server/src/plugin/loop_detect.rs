@@ -53,7 +53,7 @@ use hickory_proto::rr::{Name, RecordType};
 use tokio_util::sync::CancellationToken;
 
 use crate::contract::{
-    Next, Outcome, Plugin, PluginFuture, Query, SetupContext, SetupResult, StartError, args,
+    Args, Next, Outcome, Plugin, PluginFuture, Query, SetupContext, SetupResult, StartError,
     fqdn_lower,
 };
 
@@ -358,8 +358,7 @@ impl Plugin for Loop {
 }
 
 pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
-    args::no_args(d)?;
-    args::no_block(d)?;
+    Args::new(d).bare()?;
     let zone = ctx
         .block_zones
         .first()

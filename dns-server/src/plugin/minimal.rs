@@ -27,7 +27,7 @@ use corefile::Directive;
 use hickory_proto::op::ResponseCode;
 
 use crate::contract::{
-    Next, Outcome, Plugin, PluginFuture, PluginResult, Query, SetupContext, SetupResult, args,
+    Args, Next, Outcome, Plugin, PluginFuture, PluginResult, Query, SetupContext, SetupResult,
 };
 
 pub struct Minimal;
@@ -54,8 +54,7 @@ impl Plugin for Minimal {
 }
 
 pub fn setup(_ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
-    args::no_args(d)?;
-    args::no_block(d)?;
+    Args::new(d).bare()?;
     Ok(Outcome::Link(Arc::new(Minimal), String::new()))
 }
 

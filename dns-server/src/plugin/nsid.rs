@@ -23,29 +23,25 @@
 
 use corefile::Directive;
 
-use crate::contract::{Outcome, SetupContext, SetupResult, WireOptions, args};
+use crate::contract::{Args, Outcome, SetupContext, SetupResult, WireOptions};
 
 /// RFC 5001 leaves the size open; a whole OPT option carries at most 65,535 bytes, and a reply
 /// should stay small.
 const MAX_NSID: usize = 512;
 
 pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
-    args::no_block(d)?;
-    let data = if d.args.is_empty() {
-        super::chaos::hostname()
-    } else {
-        d.args
+    let mut args = Args::new(d);
+    args.no_block()?;
+    let data = match args.rest() {
+        [] => super::chaos::hostname(),
+        words => words
             .iter()
             .map(|t| t.text.as_str())
             .collect::<Vec<_>>()
-            .join(" ")
+            .join(" "),
     };
     if data.len() > MAX_NSID {
-        return Err(args::err(
-            &d.name,
-            "nsid",
-            format!("DATA is {} bytes; at most {MAX_NSID}", data.len()),
-        ));
+        return Err(args.error_at_name(format!("DATA is {} bytes; at most {MAX_NSID}", data.len())));
     }
     let detail = format!("NSID {data:?} to clients that ask");
     ctx.block.get_or_default::<WireOptions>().nsid = Some(data.into_bytes());

@@ -26,7 +26,7 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::Name;
 
 use crate::contract::{
-    Next, Outcome, Plugin, PluginFuture, Query, Reply, SetupContext, SetupResult, args,
+    Args, Next, Outcome, Plugin, PluginFuture, Query, Reply, SetupContext, SetupResult,
 };
 use crate::dns::records;
 
@@ -60,8 +60,7 @@ impl Plugin for WhoAmI {
 }
 
 pub fn setup(_ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
-    args::no_args(d)?;
-    args::no_block(d)?;
+    Args::new(d).bare()?;
     Ok(Outcome::Link(Arc::new(WhoAmI), String::new()))
 }
 

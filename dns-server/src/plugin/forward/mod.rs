@@ -103,8 +103,8 @@ use upstream::{Expect, Upstream};
 
 use super::loop_detect::ForwardingLoop;
 use crate::contract::{
-    EDNS_PAYLOAD, Next, Plugin, PluginError, PluginFuture, PluginResult, Query, RelayedFlags,
-    Reply, Transport, in_zone,
+    Describe, EDNS_PAYLOAD, Next, Plugin, PluginError, PluginFuture, PluginResult, Query,
+    RelayedFlags, Reply, Transport, in_zone,
 };
 
 const NAME: &str = "forward";
@@ -206,43 +206,35 @@ impl Config {
     /// The one-line description `rollcall check` prints.
     pub fn describe(&self) -> String {
         let to: Vec<String> = self.to.iter().map(ToString::to_string).collect();
-        let mut out = format!(
-            "from {}; to {}; policy {}; max_fails {}; health_check {:?}",
-            self.from,
-            to.join(" "),
-            self.policy.as_str(),
-            self.max_fails,
-            self.health_check,
-        );
+        let mut health_check = format!("health_check {:?}", self.health_check);
         if self.health_no_rec {
-            out.push_str(" no_rec");
+            health_check.push_str(" no_rec");
         }
         if !self.health_domain.is_root() {
-            out.push_str(&format!(" domain {}", self.health_domain));
+            health_check.push_str(&format!(" domain {}", self.health_domain));
         }
-        out.push_str(&format!("; expire {:?}", self.expire));
-        if !self.except.is_empty() {
-            out.push_str(&format!("; except {}", self.except.join(" ")));
-        }
-        if self.force_tcp {
-            out.push_str("; force_tcp");
-        }
-        if self.prefer_udp {
-            out.push_str("; prefer_udp");
-        }
-        if self.max_concurrent > 0 {
-            out.push_str(&format!("; max_concurrent {}", self.max_concurrent));
-        }
-        for (label, codes) in [("next", &self.next), ("failover", &self.failover)] {
-            if !codes.is_empty() {
-                let names: Vec<&str> = codes.iter().map(|r| crate::dns::rcode_name(*r)).collect();
-                out.push_str(&format!("; {label} {}", names.join(" ")));
-            }
-        }
-        if self.failfast {
-            out.push_str("; failfast_all_unhealthy_upstreams");
-        }
-        out
+        let rcodes = |label: &str, codes: &[ResponseCode]| {
+            let names: Vec<&str> = codes.iter().map(|r| crate::dns::rcode_name(*r)).collect();
+            (!codes.is_empty()).then(|| format!("{label} {}", names.join(" ")))
+        };
+        Describe::new()
+            .part(format!("from {}", self.from))
+            .part(format!("to {}", to.join(" ")))
+            .part(format!("policy {}", self.policy.as_str()))
+            .part(format!("max_fails {}", self.max_fails))
+            .part(health_check)
+            .part(format!("expire {:?}", self.expire))
+            .maybe((!self.except.is_empty()).then(|| format!("except {}", self.except.join(" "))))
+            .flag(self.force_tcp, "force_tcp")
+            .flag(self.prefer_udp, "prefer_udp")
+            .maybe(
+                (self.max_concurrent > 0)
+                    .then(|| format!("max_concurrent {}", self.max_concurrent)),
+            )
+            .maybe(rcodes("next", &self.next))
+            .maybe(rcodes("failover", &self.failover))
+            .flag(self.failfast, "failfast_all_unhealthy_upstreams")
+            .finish()
     }
 }
 

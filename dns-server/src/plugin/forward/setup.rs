@@ -7,9 +7,9 @@ use corefile::{Directive, Token};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::Name;
 
-use super::{Config, Forward, MAX_UPSTREAMS, NAME, Policy};
+use super::{Config, Forward, MAX_UPSTREAMS, Policy};
 use crate::contract::{
-    Outcome, SetupContext, SetupError, SetupResult, args, normalize_zone, reverse_zones,
+    Args, Outcome, SetupContext, SetupError, SetupResult, normalize_zone, reverse_zones,
 };
 use crate::plugin::loop_detect::ForwardingLoop;
 
@@ -33,161 +33,127 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
     Ok(Outcome::Link(forward, detail))
 }
 
+/// `forward FROM TO... { PROPERTIES }`; see the module doc.
 pub fn parse(ctx: &SetupContext<'_>, d: &Directive) -> Result<Config, SetupError> {
-    let (from, to) = match d.args.as_slice() {
-        [] => return Err(args::err(&d.name, NAME, "needs FROM and at least one TO")),
-        [from] => {
-            return Err(args::err(
-                from,
-                NAME,
-                "needs at least one TO (an IP address or a resolv.conf file) after FROM",
-            ));
-        }
-        [from, to @ ..] => (from, to),
+    let mut args = Args::new(d);
+    let Some(from) = args.next() else {
+        return Err(args.error_at_name("needs FROM and at least one TO"));
     };
-    // A CIDR names reverse zones; as in CoreDNS, only the first one it expands to is used.
-    let from_zone = if from.text.contains('/') {
-        let zones = reverse_zones(&from.text).map_err(|m| args::err(from, NAME, m.to_string()))?;
-        zones.into_iter().next().ok_or_else(|| {
-            args::err(from, NAME, format!("{:?} names no reverse zone", from.text))
-        })?
-    } else {
-        normalize_zone(&from.text).map_err(|m| args::err(from, NAME, m.to_string()))?
-    };
+    if args.is_done() {
+        return Err(args.error(
+            from,
+            "needs at least one TO (an IP address or a resolv.conf file) after FROM",
+        ));
+    }
+    let from = from_zone(&args, from)?;
     let mut upstreams = Vec::new();
-    for t in to {
-        for addr in parse_to(ctx, t)? {
+    for to in args.rest() {
+        for addr in parse_to(ctx, &args, to)? {
             if upstreams.len() == MAX_UPSTREAMS {
-                return Err(args::err(
-                    t,
-                    NAME,
-                    format!("more than {MAX_UPSTREAMS} upstreams"),
-                ));
+                return Err(args.error(to, format!("more than {MAX_UPSTREAMS} upstreams")));
             }
             upstreams.push(addr);
         }
     }
-    let mut config = Config::new(from_zone, upstreams);
-    for prop in d.block.iter().flatten() {
-        let name = prop.name();
-        match name {
+    let mut config = Config::new(from, upstreams);
+    for mut prop in args.block() {
+        match prop.name() {
             "except" => {
-                if prop.args.is_empty() {
-                    return Err(args::err(
-                        &prop.name,
-                        NAME,
-                        "except needs at least one name",
-                    ));
-                }
-                for t in &prop.args {
-                    config.except.push(
-                        normalize_zone(&t.text).map_err(|m| args::err(t, NAME, m.to_string()))?,
-                    );
+                for name in prop.one_or_more("at least one name")? {
+                    let zone =
+                        normalize_zone(&name.text).map_err(|e| prop.error(name, e.to_string()))?;
+                    config.except.push(zone);
                 }
             }
-            "force_tcp" | "prefer_udp" | "failfast_all_unhealthy_upstreams" => {
-                args::no_args(prop)?;
-                match name {
+            flag @ ("force_tcp" | "prefer_udp" | "failfast_all_unhealthy_upstreams") => {
+                prop.end()?;
+                match flag {
                     "force_tcp" => config.force_tcp = true,
                     "prefer_udp" => config.prefer_udp = true,
                     _ => config.failfast = true,
                 }
             }
             "expire" => {
-                config.expire = args::parse_duration(args::exactly_one(prop, NAME)?, NAME)?;
+                let t = prop.one()?;
+                config.expire = prop.duration(t)?;
             }
             "max_fails" => {
-                config.max_fails =
-                    args::parse_u32(args::exactly_one(prop, NAME)?, NAME, 0, u32::MAX)?;
+                let t = prop.one()?;
+                config.max_fails = prop.u32_in(t, 0, u32::MAX)?;
             }
             "max_concurrent" => {
-                config.max_concurrent =
-                    args::parse_u32(args::exactly_one(prop, NAME)?, NAME, 1, u32::MAX)?;
+                let t = prop.one()?;
+                config.max_concurrent = prop.u32_in(t, 1, u32::MAX)?;
             }
             "policy" => {
-                let t = args::exactly_one(prop, NAME)?;
+                let t = prop.one()?;
                 config.policy = match t.text.as_str() {
                     "random" => Policy::Random,
                     "round_robin" => Policy::RoundRobin,
                     "sequential" => Policy::Sequential,
                     other => {
-                        return Err(args::err(
+                        return Err(prop.error(
                             t,
-                            NAME,
                             format!("unknown policy {other:?} (random, round_robin or sequential)"),
                         ));
                     }
                 };
             }
-            "health_check" => parse_health_check(prop, &mut config)?,
+            "health_check" => health_check(prop, &mut config)?,
             "next" => {
-                if prop.args.is_empty() {
-                    return Err(args::err(&prop.name, NAME, "next needs at least one RCODE"));
-                }
-                for t in &prop.args {
-                    config.next.push(parse_rcode(t)?);
+                for t in prop.one_or_more("at least one RCODE")? {
+                    config.next.push(rcode(&prop, t)?);
                 }
             }
             "failover" => {
-                if prop.args.is_empty() {
-                    return Err(args::err(
-                        &prop.name,
-                        NAME,
-                        "failover needs at least one RCODE",
-                    ));
-                }
-                for t in &prop.args {
-                    config.failover.push(parse_rcode(t)?);
+                for t in prop.one_or_more("at least one RCODE")? {
+                    config.failover.push(rcode(&prop, t)?);
                 }
             }
-            "tls" | "tls_servername" | "max_idle_conns" => {
-                return Err(args::err(
-                    &prop.name,
-                    NAME,
-                    format!("{name} is not supported by rollcall yet"),
-                ));
+            name @ ("tls" | "tls_servername" | "max_idle_conns") => {
+                return Err(prop.error_at_name(format!("{name} is not supported by rollcall yet")));
             }
-            other => {
-                return Err(args::err(
-                    &prop.name,
-                    NAME,
-                    format!("unknown property {other:?}"),
-                ));
-            }
+            _ => return Err(prop.unknown_property()),
         }
     }
     if config.force_tcp && config.prefer_udp {
-        return Err(args::err(
-            &d.name,
-            NAME,
-            "force_tcp and prefer_udp cannot both be set",
-        ));
+        return Err(args.error_at_name("force_tcp and prefer_udp cannot both be set"));
     }
     Ok(config)
 }
 
-fn parse_health_check(prop: &Directive, config: &mut Config) -> Result<(), SetupError> {
-    let Some((interval, rest)) = prop.args.split_first() else {
-        return Err(args::err(&prop.name, NAME, "health_check needs a duration"));
-    };
-    config.health_check = args::parse_duration(interval, NAME)?;
-    let mut rest = rest.iter();
-    while let Some(t) = rest.next() {
+/// `FROM`: a zone, or a CIDR that names reverse zones (as in CoreDNS, only the first one it
+/// expands to is used).
+fn from_zone(args: &Args<'_>, from: &Token) -> Result<String, SetupError> {
+    if !from.text.contains('/') {
+        return normalize_zone(&from.text).map_err(|e| args.error(from, e.to_string()));
+    }
+    let zones = reverse_zones(&from.text).map_err(|e| args.error(from, e.to_string()))?;
+    zones
+        .into_iter()
+        .next()
+        .ok_or_else(|| args.error(from, format!("{:?} names no reverse zone", from.text)))
+}
+
+/// `health_check DURATION [no_rec] [domain NAME]`.
+fn health_check(mut prop: Args<'_>, config: &mut Config) -> Result<(), SetupError> {
+    let interval = prop.expect("a duration")?;
+    config.health_check = prop.duration(interval)?;
+    while let Some(t) = prop.next() {
         match t.text.as_str() {
             "no_rec" => config.health_no_rec = true,
             "domain" => {
-                let Some(domain) = rest.next() else {
-                    return Err(args::err(t, NAME, "domain needs a name"));
+                let Some(domain) = prop.next() else {
+                    return Err(prop.error(t, "domain needs a name"));
                 };
-                let zone = normalize_zone(&domain.text)
-                    .map_err(|m| args::err(domain, NAME, m.to_string()))?;
+                let zone =
+                    normalize_zone(&domain.text).map_err(|e| prop.error(domain, e.to_string()))?;
                 config.health_domain =
-                    Name::from_ascii(&zone).map_err(|e| args::err(domain, NAME, e.to_string()))?;
+                    Name::from_ascii(&zone).map_err(|e| prop.error(domain, e.to_string()))?;
             }
             other => {
-                return Err(args::err(
+                return Err(prop.error(
                     t,
-                    NAME,
                     format!("unexpected health_check argument {other:?} (no_rec or domain NAME)"),
                 ));
             }
@@ -196,7 +162,7 @@ fn parse_health_check(prop: &Directive, config: &mut Config) -> Result<(), Setup
     Ok(())
 }
 
-fn parse_rcode(t: &Token) -> Result<ResponseCode, SetupError> {
+fn rcode(prop: &Args<'_>, t: &Token) -> Result<ResponseCode, SetupError> {
     Ok(match t.text.to_ascii_uppercase().as_str() {
         "NOERROR" => ResponseCode::NoError,
         "FORMERR" => ResponseCode::FormErr,
@@ -205,9 +171,8 @@ fn parse_rcode(t: &Token) -> Result<ResponseCode, SetupError> {
         "NOTIMP" => ResponseCode::NotImp,
         "REFUSED" => ResponseCode::Refused,
         _ => {
-            return Err(args::err(
+            return Err(prop.error(
                 t,
-                NAME,
                 format!(
                     "unknown rcode {:?} (NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP or REFUSED)",
                     t.text
@@ -218,22 +183,24 @@ fn parse_rcode(t: &Token) -> Result<ResponseCode, SetupError> {
 }
 
 /// One `TO`: `IP[:PORT]`, `dns://IP[:PORT]`, or a resolv.conf file.
-fn parse_to(ctx: &SetupContext<'_>, t: &Token) -> Result<Vec<SocketAddr>, SetupError> {
+fn parse_to(
+    ctx: &SetupContext<'_>,
+    args: &Args<'_>,
+    t: &Token,
+) -> Result<Vec<SocketAddr>, SetupError> {
     let text = t.text.as_str();
     for scheme in ["tls://", "https://", "grpc://", "quic://", "h3://"] {
         if text.starts_with(scheme) {
-            return Err(args::err(
+            return Err(args.error(
                 t,
-                NAME,
                 format!("{scheme} upstreams are not supported by rollcall yet"),
             ));
         }
     }
     if let Some(rest) = text.strip_prefix("dns://") {
         return parse_addr(rest).map(|a| vec![a]).ok_or_else(|| {
-            args::err(
+            args.error(
                 t,
-                NAME,
                 format!("{text:?} is not an IP address with an optional port"),
             )
         });
@@ -243,9 +210,8 @@ fn parse_to(ctx: &SetupContext<'_>, t: &Token) -> Result<Vec<SocketAddr>, SetupE
     }
     let path = ctx.resolve_path(text);
     let contents = std::fs::read_to_string(&path).map_err(|e| {
-        args::err(
+        args.error(
             t,
-            NAME,
             format!(
                 "{text:?} is neither an IP address nor a readable resolv.conf ({}: {e})",
                 path.display()
@@ -254,11 +220,7 @@ fn parse_to(ctx: &SetupContext<'_>, t: &Token) -> Result<Vec<SocketAddr>, SetupE
     })?;
     let servers = resolv_conf_nameservers(&contents);
     if servers.is_empty() {
-        return Err(args::err(
-            t,
-            NAME,
-            format!("no nameserver lines in {}", path.display()),
-        ));
+        return Err(args.error(t, format!("no nameserver lines in {}", path.display())));
     }
     // Read only when needed: most resolv.confs name no stub, and `check` should touch no more
     // files than it must.

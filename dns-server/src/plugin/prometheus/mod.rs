@@ -56,24 +56,19 @@ use std::sync::Arc;
 
 use corefile::{Directive, Token};
 
-use crate::contract::{CountQueries, Outcome, SetupContext, SetupError, SetupResult, args};
+use crate::contract::{Args, CountQueries, Outcome, SetupContext, SetupError, SetupResult};
 use crate::metrics::expo::CONTENT_TYPE;
 
-const NAME: &str = "prometheus";
 const DEFAULT_PORT: u16 = 9153;
 
 pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
-    args::no_block(d)?;
-    let addr = match d.args.as_slice() {
-        [] => SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), DEFAULT_PORT),
-        [one] => parse_addr(one)?,
-        [_, extra, ..] => {
-            return Err(args::err(
-                extra,
-                NAME,
-                format!("unexpected argument {:?}", extra.text),
-            ));
-        }
+    let mut args = Args::new(d);
+    args.no_block()?;
+    let addr = args.next();
+    args.end()?;
+    let addr = match addr {
+        None => SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), DEFAULT_PORT),
+        Some(addr) => parse_addr(&args, addr)?,
     };
     ctx.block.insert(CountQueries);
     let shared = if ctx.metrics.add_listener(addr) {
@@ -81,7 +76,7 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
         ctx.on_start(move |start| {
             crate::metrics::count_panics();
             crate::contract::http::spawn_typed(
-                NAME,
+                "prometheus",
                 addr,
                 CONTENT_TYPE,
                 Arc::new(move |path: &str| match path {
@@ -99,12 +94,11 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
 }
 
 /// `:PORT`, `HOST:PORT` (HOST an IP address or `localhost`), `[V6]:PORT`.
-fn parse_addr(t: &Token) -> Result<SocketAddr, SetupError> {
+fn parse_addr(args: &Args<'_>, t: &Token) -> Result<SocketAddr, SetupError> {
     let text = t.text.as_str();
     let bad = |why: &str| {
-        args::err(
+        args.error(
             t,
-            NAME,
             format!("expected an address like :9153 or 127.0.0.1:9153, found {text:?}{why}"),
         )
     };

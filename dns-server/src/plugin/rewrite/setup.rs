@@ -10,122 +10,127 @@ use regex::Regex;
 
 use super::Rewrite;
 use super::rule::{Action, Matcher, Mode, ResponseRewrite, Rule};
-use crate::contract::{Outcome, SetupContext, SetupError, SetupResult, args};
+use crate::contract::{Args, Describe, Outcome, SetupContext, SetupError, SetupResult};
 
-const NAME: &str = "rewrite";
 /// RFC 2181 §8: TTLs are at most 2^31 - 1 seconds.
 const MAX_TTL: u32 = 2_147_483_647;
 
 pub fn setup(_ctx: &mut SetupContext<'_>, lines: &[&Directive]) -> SetupResult {
     let mut rules = Vec::with_capacity(lines.len());
-    let mut described = Vec::with_capacity(lines.len());
+    let mut described = Describe::new();
     for line in lines {
-        let tokens = flatten(line)?;
-        let (rule, text) = parse_rule(line, &tokens)?;
-        rules.push(rule);
-        described.push(text);
+        let line = flatten(line)?;
+        let mut args = Args::new(&line);
+        described.part(words(args.remaining()));
+        rules.push(rule(&mut args)?);
     }
-    let detail = described.join("; ");
-    Ok(Outcome::Link(Arc::new(Rewrite { rules }), detail))
+    Ok(Outcome::Link(
+        Arc::new(Rewrite { rules }),
+        described.finish(),
+    ))
 }
 
-/// The line's arguments followed by its block's lines (each line's name and arguments).
-fn flatten(d: &Directive) -> Result<Vec<&Token>, SetupError> {
-    let mut tokens: Vec<&Token> = d.args.iter().collect();
+/// The line with its block's lines (each line's name and arguments) appended to its arguments,
+/// so a rule reads the same written on one line or spread over a block.
+fn flatten(d: &Directive) -> Result<Directive, SetupError> {
+    let mut args = d.args.clone();
     for line in d.block.iter().flatten() {
         if let Some(inner) = line.block.as_ref().and_then(|b| b.first()) {
-            return Err(args::err(&inner.name, NAME, "rules cannot nest blocks"));
+            return Err(Args::new(d).error(&inner.name, "rules cannot nest blocks"));
         }
-        tokens.push(&line.name);
-        tokens.extend(line.args.iter());
+        args.push(line.name.clone());
+        args.extend(line.args.iter().cloned());
     }
-    Ok(tokens)
+    Ok(Directive {
+        name: d.name.clone(),
+        args,
+        block: None,
+        span: d.span.clone(),
+    })
 }
 
-fn parse_rule(d: &Directive, tokens: &[&Token]) -> Result<(Rule, String), SetupError> {
-    let (mode, rest) = match tokens.split_first() {
-        Some((first, rest)) if first.text.eq_ignore_ascii_case("continue") => {
-            (Mode::Continue, rest)
-        }
-        Some((first, rest)) if first.text.eq_ignore_ascii_case("stop") => (Mode::Stop, rest),
-        _ => (Mode::Stop, tokens),
+fn words(tokens: &[Token]) -> String {
+    tokens
+        .iter()
+        .map(|t| t.text.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `[continue|stop] name|type|class|ttl|rcode ...`
+fn rule(args: &mut Args<'_>) -> Result<Rule, SetupError> {
+    let mode_word = |t: &str| {
+        ["continue", "stop"]
+            .iter()
+            .any(|m| t.eq_ignore_ascii_case(m))
     };
-    let Some((field, rest)) = rest.split_first() else {
-        return Err(args::err(
-            &d.name,
-            NAME,
-            "needs a rule: [continue|stop] name|type|class|ttl|rcode ...",
-        ));
+    let mode = match args.next_if(mode_word) {
+        Some(t) if t.text.eq_ignore_ascii_case("continue") => Mode::Continue,
+        _ => Mode::Stop,
+    };
+    let Some(field) = args.next() else {
+        return Err(
+            args.error_at_name("needs a rule: [continue|stop] name|type|class|ttl|rcode ...")
+        );
     };
     let action = match field.text.to_ascii_lowercase().as_str() {
-        "name" => name_rule(field, rest)?,
+        "name" => name_rule(args, field)?,
         "type" => {
-            let [from, to] = pair(field, rest)?;
+            let [from, to] = pair(args, field)?;
             Action::Type {
-                from: record_type(from)?,
-                to: record_type(to)?,
+                from: record_type(args, from)?,
+                to: record_type(args, to)?,
             }
         }
         "class" => {
-            let [from, to] = pair(field, rest)?;
+            let [from, to] = pair(args, field)?;
             Action::Class {
-                from: class(from)?,
-                to: class(to)?,
+                from: class(args, from)?,
+                to: class(args, to)?,
             }
         }
         "ttl" => {
-            let (matcher, rest) = matched_name(field, rest, 1)?;
+            let (matcher, [value]) = matched_name(args, field)?;
             Action::Response {
                 matcher,
-                rewrite: ttl(rest[0])?,
+                rewrite: ttl(args, value)?,
             }
         }
         "rcode" => {
-            let (matcher, rest) = matched_name(field, rest, 2)?;
+            let (matcher, [from, to]) = matched_name(args, field)?;
             Action::Response {
                 matcher,
                 rewrite: ResponseRewrite::Rcode {
-                    from: rcode(rest[0])?,
-                    to: rcode(rest[1])?,
+                    from: rcode(args, from)?,
+                    to: rcode(args, to)?,
                 },
             }
         }
         "edns0" | "cname" => {
-            return Err(args::err(
+            return Err(args.error(
                 field,
-                NAME,
                 format!("{} rules are not supported by rollcall yet", field.text),
             ));
         }
         other => {
-            return Err(args::err(
+            return Err(args.error(
                 field,
-                NAME,
                 format!("unknown field {other:?}: expected name, type, class, ttl or rcode"),
             ));
         }
     };
-    let text = tokens
-        .iter()
-        .map(|t| t.text.as_str())
-        .collect::<Vec<_>>()
-        .join(" ");
-    Ok((Rule { mode, action }, text))
+    Ok(Rule { mode, action })
 }
 
-fn pair<'t>(field: &Token, rest: &[&'t Token]) -> Result<[&'t Token; 2], SetupError> {
-    match rest {
+/// `FIELD FROM TO` (type, class).
+fn pair<'a>(args: &mut Args<'a>, field: &Token) -> Result<[&'a Token; 2], SetupError> {
+    match args.rest() {
         [from, to] => Ok([from, to]),
-        [_, _, extra, ..] => Err(args::err(
+        [_, _, extra, ..] => Err(args.error(
             extra,
-            NAME,
             format!("{} takes FROM TO, found {:?}", field.text, extra.text),
         )),
-        _ => Err(args::err(
-            field,
-            NAME,
-            format!("{} needs FROM TO", field.text),
-        )),
+        _ => Err(args.error(field, format!("{} needs FROM TO", field.text))),
     }
 }
 
@@ -138,8 +143,8 @@ fn normalized(text: &str) -> String {
     s
 }
 
-fn regex(t: &Token) -> Result<Regex, SetupError> {
-    Regex::new(&t.text).map_err(|e| args::err(t, NAME, format!("invalid regex {:?}: {e}", t.text)))
+fn regex(args: &Args<'_>, t: &Token) -> Result<Regex, SetupError> {
+    Regex::new(&t.text).map_err(|e| args.error(t, format!("invalid regex {:?}: {e}", t.text)))
 }
 
 /// Highest `{N}` a replacement uses.
@@ -152,13 +157,12 @@ fn groups_used(replacement: &str) -> usize {
 
 /// A regex and its replacement, checked as CoreDNS does: the replacement may not use more
 /// groups than the regex has.
-fn regex_pair(from: &Token, to: &Token) -> Result<(Regex, String), SetupError> {
-    let re = regex(from)?;
+fn regex_pair(args: &Args<'_>, from: &Token, to: &Token) -> Result<(Regex, String), SetupError> {
+    let re = regex(args, from)?;
     let to_text = normalized(&to.text);
     if groups_used(&to_text) > re.captures_len() - 1 {
-        return Err(args::err(
+        return Err(args.error(
             to,
-            NAME,
             format!(
                 "{:?} uses more groups than the regex {:?} has",
                 to.text, from.text
@@ -168,17 +172,16 @@ fn regex_pair(from: &Token, to: &Token) -> Result<(Regex, String), SetupError> {
     Ok((re, to_text))
 }
 
-fn matcher(kind: &Token, from: &Token) -> Result<Matcher, SetupError> {
+fn matcher(args: &Args<'_>, kind: &Token, from: &Token) -> Result<Matcher, SetupError> {
     Ok(match kind.text.to_ascii_lowercase().as_str() {
         "exact" => Matcher::Exact(normalized(&from.text)),
         "prefix" => Matcher::Prefix(normalized(&from.text)),
         "suffix" => Matcher::Suffix(normalized(&from.text)),
         "substring" => Matcher::Substring(normalized(&from.text)),
-        "regex" => Matcher::Regex(regex(from)?),
+        "regex" => Matcher::Regex(regex(args, from)?),
         other => {
-            return Err(args::err(
+            return Err(args.error(
                 kind,
-                NAME,
                 format!(
                     "unknown match type {other:?}: expected exact, prefix, suffix, substring or regex"
                 ),
@@ -187,59 +190,54 @@ fn matcher(kind: &Token, from: &Token) -> Result<Matcher, SetupError> {
     })
 }
 
-/// `[MATCH] NAME` followed by `values` more tokens (ttl, rcode).
-fn matched_name<'t>(
+/// `[MATCH] NAME` and then N values (ttl: `TTL`, rcode: `FROM TO`).
+fn matched_name<'a, const N: usize>(
+    args: &mut Args<'a>,
     field: &Token,
-    rest: &[&'t Token],
-    values: usize,
-) -> Result<(Matcher, Vec<&'t Token>), SetupError> {
+) -> Result<(Matcher, &'a [Token; N]), SetupError> {
+    let rest = args.rest();
+    if let Some(extra) = rest.get(N + 2) {
+        return Err(args.error(extra, format!("unexpected argument {:?}", extra.text)));
+    }
     let usage = || {
-        args::err(
+        args.error(
             field,
-            NAME,
             format!(
                 "{} needs [exact|prefix|suffix|substring|regex] NAME {}",
                 field.text,
-                if values == 1 { "TTL" } else { "FROM TO" }
+                if N == 1 { "TTL" } else { "FROM TO" }
             ),
         )
     };
-    if rest.len() == values + 1 {
-        let exact = Matcher::Exact(normalized(&rest[0].text));
-        return Ok((exact, rest[1..].to_vec()));
-    }
-    if rest.len() == values + 2 {
-        return Ok((matcher(rest[0], rest[1])?, rest[2..].to_vec()));
-    }
-    match rest.get(values + 2) {
-        Some(extra) => Err(args::err(
-            extra,
-            NAME,
-            format!("unexpected argument {:?}", extra.text),
-        )),
-        None => Err(usage()),
-    }
+    let (matcher, values) = match rest.split_at(rest.len().saturating_sub(N)) {
+        ([name], values) => (Matcher::Exact(normalized(&name.text)), values),
+        ([kind, name], values) => (matcher(args, kind, name)?, values),
+        _ => return Err(usage()),
+    };
+    Ok((matcher, values.try_into().map_err(|_| usage())?))
 }
 
-fn name_rule(field: &Token, rest: &[&Token]) -> Result<Action, SetupError> {
-    let (kind, from, to, answers) = match rest {
-        [from, to] => (None, *from, *to, &[][..]),
-        [kind, from, to, answers @ ..] => (Some(*kind), *from, *to, answers),
-        _ => {
-            return Err(args::err(
-                field,
-                NAME,
-                "name needs [exact|prefix|suffix|substring|regex] FROM TO",
-            ));
-        }
+/// `name [MATCH] FROM TO [answer auto | answer name FROM TO | answer value FROM TO]...`
+fn name_rule(args: &mut Args<'_>, field: &Token) -> Result<Action, SetupError> {
+    // Without a match type the rule is exactly FROM TO.
+    let kind = if args.remaining().len() == 2 {
+        None
+    } else {
+        args.next()
+    };
+    let (Some(from), Some(to)) = (args.next(), args.next()) else {
+        return Err(args.error(
+            field,
+            "name needs [exact|prefix|suffix|substring|regex] FROM TO",
+        ));
     };
     let (matcher, to_text) = match kind {
         None => (Matcher::Exact(normalized(&from.text)), normalized(&to.text)),
         Some(kind) if kind.text.eq_ignore_ascii_case("regex") => {
-            let (re, to_text) = regex_pair(from, to)?;
+            let (re, to_text) = regex_pair(args, from, to)?;
             (Matcher::Regex(re), to_text)
         }
-        Some(kind) => (matcher(kind, from)?, normalized(&to.text)),
+        Some(kind) => (matcher(args, kind, from)?, normalized(&to.text)),
     };
     let mut responses = Vec::new();
     // An exact rewrite is undone on the way back without being asked (CoreDNS does the same).
@@ -249,29 +247,21 @@ fn name_rule(field: &Token, rest: &[&Token]) -> Result<Action, SetupError> {
             to: original.clone(),
         });
     }
-    let mut at = 0;
-    while at < answers.len() {
-        let word = answers[at];
+    while let Some(word) = args.next() {
         if !word.text.eq_ignore_ascii_case("answer") {
-            return Err(args::err(
+            return Err(args.error(
                 word,
-                NAME,
                 format!("expected `answer auto|name|value`, found {:?}", word.text),
             ));
         }
-        let Some(what) = answers.get(at + 1) else {
-            return Err(args::err(
-                word,
-                NAME,
-                "answer needs auto, name FROM TO or value FROM TO",
-            ));
+        let Some(what) = args.next() else {
+            return Err(args.error(word, "answer needs auto, name FROM TO or value FROM TO"));
         };
         match what.text.to_ascii_lowercase().as_str() {
             "auto" => {
                 let Some(back) = matcher.reversed(&to_text) else {
-                    return Err(args::err(
+                    return Err(args.error(
                         what,
-                        NAME,
                         "answer auto cannot undo a regex rule: use answer name FROM TO",
                     ));
                 };
@@ -281,17 +271,12 @@ fn name_rule(field: &Token, rest: &[&Token]) -> Result<Action, SetupError> {
                         to: matcher.pattern_text(),
                     });
                 }
-                at += 2;
             }
             kind @ ("name" | "value") => {
-                let (Some(from), Some(to)) = (answers.get(at + 2), answers.get(at + 3)) else {
-                    return Err(args::err(
-                        what,
-                        NAME,
-                        format!("answer {kind} needs FROM TO"),
-                    ));
+                let (Some(from), Some(to)) = (args.next(), args.next()) else {
+                    return Err(args.error(what, format!("answer {kind} needs FROM TO")));
                 };
-                let (re, to_text) = regex_pair(from, to)?;
+                let (re, to_text) = regex_pair(args, from, to)?;
                 let matcher = Matcher::Regex(re);
                 responses.push(if kind == "name" {
                     ResponseRewrite::Names {
@@ -304,12 +289,10 @@ fn name_rule(field: &Token, rest: &[&Token]) -> Result<Action, SetupError> {
                         to: to_text,
                     }
                 });
-                at += 4;
             }
             other => {
-                return Err(args::err(
+                return Err(args.error(
                     what,
-                    NAME,
                     format!("unknown answer rewrite {other:?}: expected auto, name or value"),
                 ));
             }
@@ -322,31 +305,30 @@ fn name_rule(field: &Token, rest: &[&Token]) -> Result<Action, SetupError> {
     })
 }
 
-fn record_type(t: &Token) -> Result<RecordType, SetupError> {
+fn record_type(args: &Args<'_>, t: &Token) -> Result<RecordType, SetupError> {
     t.text
         .to_ascii_uppercase()
         .parse::<RecordType>()
         .ok()
         .filter(|rt| !matches!(rt, RecordType::Unknown(_)))
-        .ok_or_else(|| args::err(t, NAME, format!("{:?} is not a DNS record type", t.text)))
+        .ok_or_else(|| args.error(t, format!("{:?} is not a DNS record type", t.text)))
 }
 
-fn class(t: &Token) -> Result<DNSClass, SetupError> {
+fn class(args: &Args<'_>, t: &Token) -> Result<DNSClass, SetupError> {
     match t.text.to_ascii_uppercase().as_str() {
         "IN" => Ok(DNSClass::IN),
         "CH" => Ok(DNSClass::CH),
         "HS" => Ok(DNSClass::HS),
         "NONE" => Ok(DNSClass::NONE),
         "ANY" => Ok(DNSClass::ANY),
-        _ => Err(args::err(
+        _ => Err(args.error(
             t,
-            NAME,
             format!("{:?} is not a DNS class (IN, CH, HS, NONE, ANY)", t.text),
         )),
     }
 }
 
-fn rcode(t: &Token) -> Result<ResponseCode, SetupError> {
+fn rcode(args: &Args<'_>, t: &Token) -> Result<ResponseCode, SetupError> {
     let known = [
         ("NOERROR", ResponseCode::NoError),
         ("FORMERR", ResponseCode::FormErr),
@@ -361,9 +343,8 @@ fn rcode(t: &Token) -> Result<ResponseCode, SetupError> {
     }
     match t.text.parse::<u16>() {
         Ok(n) if n <= 15 => Ok(ResponseCode::from_low(n as u8)),
-        _ => Err(args::err(
+        _ => Err(args.error(
             t,
-            NAME,
             format!(
                 "{:?} is not an RCODE (NOERROR, NXDOMAIN, SERVFAIL, REFUSED, ... or 0-15)",
                 t.text
@@ -373,11 +354,10 @@ fn rcode(t: &Token) -> Result<ResponseCode, SetupError> {
 }
 
 /// `SECONDS`, `MIN-MAX`, `MIN-` or `-MAX`.
-fn ttl(t: &Token) -> Result<ResponseRewrite, SetupError> {
+fn ttl(args: &Args<'_>, t: &Token) -> Result<ResponseRewrite, SetupError> {
     let bad = || {
-        args::err(
+        args.error(
             t,
-            NAME,
             format!(
                 "expected a TTL (0-{MAX_TTL}) or a range MIN-MAX, MIN- or -MAX, found {:?}",
                 t.text
