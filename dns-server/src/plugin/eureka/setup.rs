@@ -126,7 +126,9 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
                     return Err(args::err(&prop.name, NAME, "peers needs at least one URL"));
                 }
                 for t in &prop.args {
-                    peers.push(PeerUrl::parse(&t.text).map_err(|m| args::err(t, NAME, m))?);
+                    peers.push(
+                        PeerUrl::parse(&t.text).map_err(|e| args::err(t, NAME, e.to_string()))?,
+                    );
                 }
             }
             "auth_reads" => {
@@ -189,7 +191,7 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
         if !others.is_empty() {
             tracing::info!(peers = ?others.iter().map(ToString::to_string).collect::<Vec<_>>(), "eureka: replicating to peers");
         }
-        registry::eureka::replication::start(http_registry.clone(), others, shutdown.clone());
+        http_registry.start_replication(others, shutdown.clone());
         tokio::spawn(async move {
             if let Err(error) = registry::eureka::serve(http_registry, listener, shutdown).await {
                 tracing::error!(%error, "eureka HTTP server stopped");
