@@ -183,30 +183,30 @@ impl Registry {
     }
 
     /// Grows with every change (used as the DNS zone's SOA serial).
-    pub fn serial(&self) -> u32 {
+    pub(crate) fn serial(&self) -> u32 {
         (self.version() & 0xffff_ffff) as u32
     }
 
     /// `versions__delta`: bumped by every change.
-    pub fn version(&self) -> u64 {
+    pub(crate) fn version(&self) -> u64 {
         self.inner.version.load(Ordering::SeqCst)
     }
 
     /// Registered instances (including expired ones not yet evicted).
-    pub fn instance_count(&self) -> usize {
+    pub(crate) fn instance_count(&self) -> usize {
         self.inner.instance_count.load(Ordering::Relaxed)
     }
 
     /// Registers (or re-registers) an instance, as `POST /apps/{APP}` does. The application
     /// name is upper-cased; an empty instance id becomes the host name; a zero lease duration
     /// becomes the configured default.
-    pub fn register(&self, info: InstanceInfo) -> Result<(), RegistryError> {
+    pub(crate) fn register(&self, info: InstanceInfo) -> Result<(), RegistryError> {
         self.register_from(info, Origin::Client)
     }
 
     /// [`Self::register`] for a client or a peer: a peer's registration skips the rule that
     /// keeps an existing lease's UP or OUT_OF_SERVICE status (Netflix's rule chain does too).
-    pub fn register_from(
+    pub(crate) fn register_from(
         &self,
         mut info: InstanceInfo,
         origin: Origin,
@@ -413,7 +413,7 @@ impl Registry {
     /// A heartbeat, as `PUT /apps/{APP}/{ID}` does. `NotFound` tells the client to register
     /// again: unknown lease, a status that resolves to UNKNOWN (override removed), or a
     /// `lastDirtyTimestamp` newer than the registry's.
-    pub fn renew(
+    pub(crate) fn renew(
         &self,
         app: &str,
         id: &str,
@@ -478,7 +478,7 @@ impl Registry {
     }
 
     /// Cancels a lease, as `DELETE /apps/{APP}/{ID}` does.
-    pub fn cancel(&self, app: &str, id: &str) -> Result<(), RegistryError> {
+    pub(crate) fn cancel(&self, app: &str, id: &str) -> Result<(), RegistryError> {
         let now = self.now();
         let mut w = lock(&self.inner.write);
         self.cancel_locked(&mut w, app, id, now, true, None)
@@ -534,7 +534,7 @@ impl Registry {
     }
 
     /// `PUT /apps/{APP}/{ID}/status?value=S`: stores an override and sets the status.
-    pub fn set_status_override(
+    pub(crate) fn set_status_override(
         &self,
         app: &str,
         id: &str,
@@ -580,7 +580,7 @@ impl Registry {
 
     /// `DELETE /apps/{APP}/{ID}/status[?value=S]`: removes the override; the status becomes
     /// `new_status` or UNKNOWN (so the next heartbeat answers 404 and the client re-registers).
-    pub fn delete_status_override(
+    pub(crate) fn delete_status_override(
         &self,
         app: &str,
         id: &str,
@@ -622,7 +622,7 @@ impl Registry {
 
     /// `PUT /apps/{APP}/{ID}/metadata?k=v`: merges metadata, then re-registers the instance
     /// (as Netflix does).
-    pub fn update_metadata(
+    pub(crate) fn update_metadata(
         &self,
         app: &str,
         id: &str,
@@ -768,7 +768,7 @@ impl Registry {
     }
 
     /// Counters for `/status` and the dashboard.
-    pub fn stats(&self) -> RegistryStats {
+    pub(crate) fn stats(&self) -> RegistryStats {
         let now = self.now();
         let (renewal, delta_len) = {
             let w = lock(&self.inner.write);
