@@ -9,7 +9,44 @@ use super::model::{
     AMAZON_DATA_CENTER_CLASS, ActionType, DEFAULT_DATA_CENTER_CLASS, DataCenterInfo, InstanceInfo,
     Status,
 };
-use super::xml;
+use super::xml::{self, XmlError};
+
+/// Why a registration body was refused (the message of a 400 answer: the texts follow
+/// Netflix's where it has one).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DecodeError {
+    #[error("malformed JSON: {0}")]
+    Json(#[source] serde_json::Error),
+    #[error("malformed XML: body is not UTF-8 ({0})")]
+    NotUtf8(#[source] std::str::Utf8Error),
+    #[error(transparent)]
+    Xml(#[from] XmlError),
+    #[error("expected an <instance> root element, found <{0}>")]
+    WrongRoot(String),
+    #[error("expected a JSON object {{\"instance\":{{...}}}}")]
+    NotAnInstance,
+    #[error("\"instance\" must be a JSON object")]
+    InstanceNotAnObject,
+    /// A required field: `instanceId`, `hostname`, `ip address`, `appName`, ...
+    #[error("Missing {0}")]
+    Missing(&'static str),
+    #[error("Mismatched appName, expecting {expected} but was {found}")]
+    MismatchedApp { expected: String, found: String },
+    #[error("`{field}`: {shown} is not an integer")]
+    NotAnInteger {
+        field: &'static str,
+        shown: String,
+        #[source]
+        source: Option<std::num::ParseIntError>,
+    },
+    #[error("`{field}`: {value} is not a port number")]
+    NotAPort {
+        field: &'static str,
+        value: i64,
+        #[source]
+        source: std::num::TryFromIntError,
+    },
+}
 
 /// The encoding of a request body.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,28 +75,23 @@ impl BodyFormat {
 }
 
 /// Decodes and validates a registration for the application `path_app` (already upper-cased).
-/// The error is a message for a 400 answer.
 pub(crate) fn decode_instance(
     body: &[u8],
     format: BodyFormat,
     path_app: &str,
     now_ms: u64,
     default_lease_secs: u32,
-) -> Result<InstanceInfo, String> {
+) -> Result<InstanceInfo, DecodeError> {
     let (root, from_xml) = match format {
         BodyFormat::Json => {
-            let v: Value =
-                serde_json::from_slice(body).map_err(|e| format!("malformed JSON: {e}"))?;
+            let v: Value = serde_json::from_slice(body).map_err(DecodeError::Json)?;
             (v, false)
         }
         BodyFormat::Xml => {
-            let text = std::str::from_utf8(body)
-                .map_err(|e| format!("malformed XML: body is not UTF-8 ({e})"))?;
+            let text = std::str::from_utf8(body).map_err(DecodeError::NotUtf8)?;
             let (name, v) = xml::parse(text)?;
             if name != "instance" {
-                return Err(format!(
-                    "expected an <instance> root element, found <{name}>"
-                ));
+                return Err(DecodeError::WrongRoot(name));
             }
             (v, true)
         }
@@ -72,18 +104,18 @@ pub(crate) fn decode_instance(
         }
     } else {
         let Value::Object(top) = &root else {
-            return Err("expected a JSON object {\"instance\":{...}}".to_string());
+            return Err(DecodeError::NotAnInstance);
         };
         match top.get("instance") {
             Some(Value::Object(m)) => m,
-            Some(_) => return Err("\"instance\" must be a JSON object".to_string()),
+            Some(_) => return Err(DecodeError::InstanceNotAnObject),
             None if ["app", "hostName", "instanceId", "ipAddr"]
                 .iter()
                 .any(|k| top.contains_key(*k)) =>
             {
                 top
             }
-            None => return Err("expected a JSON object {\"instance\":{...}}".to_string()),
+            None => return Err(DecodeError::NotAnInstance),
         }
     };
     instance_from_map(obj, from_xml, path_app, now_ms, default_lease_secs)
@@ -95,7 +127,7 @@ fn instance_from_map(
     path_app: &str,
     now_ms: u64,
     default_lease_secs: u32,
-) -> Result<InstanceInfo, String> {
+) -> Result<InstanceInfo, DecodeError> {
     let metadata = string_map(m.get("metadata"), from_xml);
     let dci = match m.get("dataCenterInfo") {
         Some(Value::Object(d)) => Some(d),
@@ -123,30 +155,31 @@ fn instance_from_map(
         })
         .or_else(|| non_blank(Some(host_name.clone())));
     let Some(instance_id) = instance_id else {
-        return Err("Missing instanceId".to_string());
+        return Err(DecodeError::Missing("instanceId"));
     };
     if host_name.trim().is_empty() {
-        return Err("Missing hostname".to_string());
+        return Err(DecodeError::Missing("hostname"));
     }
     let ip_addr = text(m.get("ipAddr")).unwrap_or_default();
     if ip_addr.trim().is_empty() {
-        return Err("Missing ip address".to_string());
+        return Err(DecodeError::Missing("ip address"));
     }
     let app = text(m.get("app")).unwrap_or_default();
     if app.trim().is_empty() {
-        return Err("Missing appName".to_string());
+        return Err(DecodeError::Missing("appName"));
     }
     let app = app.to_uppercase();
     if app != path_app {
-        return Err(format!(
-            "Mismatched appName, expecting {path_app} but was {app}"
-        ));
+        return Err(DecodeError::MismatchedApp {
+            expected: path_app.to_string(),
+            found: app,
+        });
     }
     let Some(dci) = dci else {
-        return Err("Missing dataCenterInfo".to_string());
+        return Err(DecodeError::Missing("dataCenterInfo"));
     };
     let Some(dc_name) = non_blank(dc_name) else {
-        return Err("Missing dataCenterInfo Name".to_string());
+        return Err(DecodeError::Missing("dataCenterInfo Name"));
     };
     let dc_class = non_blank(text(dci.get("@class"))).unwrap_or_else(|| {
         if dc_name == "Amazon" {
@@ -251,8 +284,12 @@ fn text(v: Option<&Value>) -> Option<String> {
 }
 
 /// An integer given as a number or a numeric string; `None` when absent or empty.
-fn number(v: Option<&Value>, field: &str) -> Result<Option<i64>, String> {
-    let bad = |shown: &dyn std::fmt::Display| format!("`{field}`: {shown} is not an integer");
+fn number(v: Option<&Value>, field: &'static str) -> Result<Option<i64>, DecodeError> {
+    let bad = |shown: &dyn std::fmt::Display| DecodeError::NotAnInteger {
+        field,
+        shown: shown.to_string(),
+        source: None,
+    };
     match v {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => {
@@ -274,7 +311,11 @@ fn number(v: Option<&Value>, field: &str) -> Result<Option<i64>, String> {
             }
             t.parse::<i64>()
                 .map(Some)
-                .map_err(|_| bad(&format!("{s:?}")))
+                .map_err(|source| DecodeError::NotAnInteger {
+                    field,
+                    shown: format!("{s:?}"),
+                    source: Some(source),
+                })
         }
         Some(Value::Object(o)) if o.contains_key("$") => number(o.get("$"), field),
         Some(other) => Err(bad(other)),
@@ -293,14 +334,18 @@ fn boolish(v: Option<&Value>) -> Option<bool> {
 /// `{"$":8080,"@enabled":"true"}`, `{"$":"8080","@enabled":true}`, `8080` or `"8080"`.
 fn parse_port(
     v: Option<&Value>,
-    field: &str,
+    field: &'static str,
     default_port: u16,
     default_enabled: bool,
-) -> Result<(u16, bool), String> {
-    let to_port = |n: Option<i64>| -> Result<u16, String> {
+) -> Result<(u16, bool), DecodeError> {
+    let to_port = |n: Option<i64>| -> Result<u16, DecodeError> {
         match n {
             None => Ok(default_port),
-            Some(n) => u16::try_from(n).map_err(|_| format!("`{field}`: {n} is not a port number")),
+            Some(n) => u16::try_from(n).map_err(|source| DecodeError::NotAPort {
+                field,
+                value: n,
+                source,
+            }),
         }
     };
     match v {
@@ -354,6 +399,7 @@ mod tests {
 
     fn json(body: &str) -> Result<InstanceInfo, String> {
         decode_instance(body.as_bytes(), BodyFormat::Json, "ORDERS", NOW, 90)
+            .map_err(|e| e.to_string())
     }
 
     #[test]
@@ -500,7 +546,9 @@ mod tests {
             let err = json(body).unwrap_err();
             assert!(err.contains(want), "{body}: {err}");
         }
-        let err = decode_instance(b"<app/>", BodyFormat::Xml, "ORDERS", NOW, 90).unwrap_err();
+        let err = decode_instance(b"<app/>", BodyFormat::Xml, "ORDERS", NOW, 90)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("<instance>"), "{err}");
     }
 
@@ -554,7 +602,7 @@ mod tests {
             match decode_instance(&bytes, format, "ORDERS", NOW, 90) {
                 Ok(_) => ok += 1,
                 Err(message) => {
-                    assert!(!message.is_empty());
+                    assert!(!message.to_string().is_empty());
                     refused += 1;
                 }
             }

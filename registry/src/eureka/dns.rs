@@ -1,7 +1,9 @@
 //! The view the DNS `eureka` plugin answers from: per lower-cased application name, the UP
-//! instances with a parseable IP. A change to an application only bumps its generation; the
-//! first read after it rebuilds that application's view (so bulk registrations cost nothing
-//! until someone asks), every other read is a map lookup, two atomic loads and an `Arc` clone.
+//! instances with a parseable IP. Derived from the registry core: it is told when applications
+//! come and go (as a [`ChangeListener`]) and reads their change generation lazily: a change
+//! only bumps the generation; the first read after it rebuilds that application's view (so bulk
+//! registrations cost nothing until someone asks), every other read is a map lookup, two atomic
+//! loads and an `Arc` clone, with no lock held across anything slow.
 //! Lease expiry is checked at read time against the instances' expiry atomics, so an instance
 //! whose lease ran out is gone from the answer before the eviction task removes it.
 
@@ -10,9 +12,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwapOption;
+use dashmap::DashMap;
 
+use super::lease::{AppSlot, InstanceSlot};
+use super::locks::lock;
 use super::model::Status;
-use super::registry::{AppSlot, InstanceSlot, lock};
+use super::registry::ChangeListener;
 
 /// The DNS view of one application.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -92,10 +97,45 @@ impl DnsEntry {
     }
 }
 
-/// The DNS side of one application: its change generation and the view built for it.
+/// The DNS view of the whole registry: each application by its lower-cased name.
 #[derive(Default)]
-pub(crate) struct DnsState {
-    generation: AtomicU64,
+pub(crate) struct DnsView {
+    apps: DashMap<String, Arc<DnsState>>,
+}
+
+impl DnsView {
+    /// The view of one application at `now_ms`, looked up by its lower-cased name; `None` when
+    /// it has no UP, unexpired instance with an IP.
+    pub(crate) fn app(&self, app_lowercase: &str, now_ms: u64) -> Option<Arc<DnsApp>> {
+        // Clone the state and drop the map guard at once: a rebuild must not hold the shard.
+        let state = self
+            .apps
+            .get(app_lowercase)
+            .map(|e| Arc::clone(e.value()))?;
+        state.view(now_ms)
+    }
+}
+
+impl ChangeListener for DnsView {
+    fn app_added(&self, app: &Arc<AppSlot>) {
+        self.apps.insert(
+            app.name.to_lowercase(),
+            Arc::new(DnsState::new(Arc::clone(app))),
+        );
+    }
+
+    // Read lazily: `DnsState::view` compares the application's generation.
+    fn instance_changed(&self, _app: &Arc<AppSlot>, _id: &str) {}
+
+    fn app_removed(&self, app: &Arc<AppSlot>) {
+        self.apps
+            .remove_if(&app.name.to_lowercase(), |_, s| Arc::ptr_eq(&s.app, app));
+    }
+}
+
+/// The DNS side of one application: the view built for it, and the generation it was built at.
+struct DnsState {
+    app: Arc<AppSlot>,
     built: ArcSwapOption<Built>,
     rebuild: Mutex<()>,
 }
@@ -107,14 +147,17 @@ struct Built {
 }
 
 impl DnsState {
-    /// Called (under the registry's write lock) after every change to the application.
-    pub(crate) fn changed(&self) {
-        self.generation.fetch_add(1, Ordering::Release);
+    fn new(app: Arc<AppSlot>) -> Self {
+        Self {
+            app,
+            built: ArcSwapOption::empty(),
+            rebuild: Mutex::new(()),
+        }
     }
 
-    /// The view of `app` at `now_ms`, rebuilt first if the application changed.
-    pub(crate) fn view(&self, app: &AppSlot, now_ms: u64) -> Option<Arc<DnsApp>> {
-        let generation = self.generation.load(Ordering::Acquire);
+    /// The view at `now_ms`, rebuilt first if the application changed.
+    fn view(&self, now_ms: u64) -> Option<Arc<DnsApp>> {
+        let generation = self.app.generation();
         {
             let built = self.built.load();
             if let Some(b) = built.as_ref()
@@ -124,7 +167,7 @@ impl DnsState {
             }
         }
         let _one_builder = lock(&self.rebuild);
-        let generation = self.generation.load(Ordering::Acquire);
+        let generation = self.app.generation();
         if let Some(b) = self.built.load_full()
             && b.generation == generation
         {
@@ -132,7 +175,7 @@ impl DnsState {
         }
         let built = Arc::new(Built {
             generation,
-            entry: build(app),
+            entry: build(&self.app),
         });
         self.built.store(Some(Arc::clone(&built)));
         built.entry.as_ref()?.view(now_ms)

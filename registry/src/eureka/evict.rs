@@ -1,153 +1,74 @@
-//! Lease eviction and self-preservation, as Netflix's `AbstractInstanceRegistry.evict` and
-//! `PeerAwareInstanceRegistryImpl` do them:
+//! Lease eviction, as Netflix's `AbstractInstanceRegistry.evict` does it, on the registry's
+//! methods only (the self-preservation numbers are `renewals.rs`):
 //!
-//! - the renewals-per-minute threshold is `(int)(expectedClients × 60 / renewalInterval ×
-//!   renewalPercentThreshold)`; expected clients start at 1 (like Spring Cloud), +1 per new
-//!   lease, −1 per client cancel, and are re-derived from the registry size every 15 minutes;
 //! - with self-preservation on, eviction runs only while the renewals of the last minute exceed
 //!   the threshold;
 //! - one run evicts at most `size − (int)(size × renewalPercentThreshold)` expired leases,
 //!   chosen at random.
-
-use std::sync::atomic::{AtomicU64, Ordering};
+//!
+//! The background task also trims the delta queue and re-derives the renewal threshold.
 
 use rand::seq::SliceRandom;
 use tokio_util::sync::CancellationToken;
 
-use super::registry::{EurekaRegistry, lock, renews_threshold};
+use super::registry::Registry;
 
-const THRESHOLD_UPDATE_INTERVAL_MS: u64 = 15 * 60 * 1000;
-
-/// Renewals counted per clock second over the last 60 seconds, without locks: each bucket packs
-/// `second << 32 | count` into one atomic.
-pub(crate) struct RenewalMeter {
-    buckets: [AtomicU64; 60],
+/// Whether expired leases may be evicted now: always without self-preservation, else only
+/// while renewals in the last minute exceed the threshold.
+pub(crate) fn lease_expiration_enabled(registry: &Registry) -> bool {
+    registry
+        .renewal_state()
+        .expiration_enabled(registry.config(), registry.renewals_last_minute())
 }
 
-impl Default for RenewalMeter {
-    fn default() -> Self {
-        Self {
-            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
-        }
+/// One eviction run (the background task calls this every `eviction_interval`); returns how
+/// many leases were evicted.
+pub(crate) fn evict_expired(registry: &Registry) -> usize {
+    if !lease_expiration_enabled(registry) {
+        return 0;
     }
+    let now = registry.now();
+    let mut expired = registry.expired_leases(now);
+    if expired.is_empty() {
+        return 0;
+    }
+    let size = registry.instance_count();
+    let keep = (size as f64 * registry.config().renewal_percent_threshold) as usize;
+    let limit = size.saturating_sub(keep);
+    if expired.len() > limit {
+        tracing::warn!(
+            expired = expired.len(),
+            limit,
+            "evicting only part of the expired leases"
+        );
+        expired.shuffle(&mut rand::rng());
+        expired.truncate(limit);
+    }
+    let evicted = registry.evict(expired, now);
+    for (app, id) in &evicted {
+        tracing::info!(app = %app, id = %id, "evicted expired lease");
+    }
+    evicted.len()
 }
 
-impl RenewalMeter {
-    pub(crate) fn record(&self, now_ms: u64) {
-        let sec = (now_ms / 1000) & 0xffff_ffff;
-        let bucket = &self.buckets[(sec % 60) as usize];
-        let mut cur = bucket.load(Ordering::Relaxed);
-        loop {
-            let next = if cur >> 32 == sec {
-                cur.wrapping_add(1)
-            } else {
-                (sec << 32) | 1
-            };
-            match bucket.compare_exchange_weak(cur, next, Ordering::Relaxed, Ordering::Relaxed) {
-                Ok(_) => return,
-                Err(actual) => cur = actual,
-            }
-        }
-    }
-
-    /// Renewals in the 60 seconds up to `now_ms`.
-    pub(crate) fn last_minute(&self, now_ms: u64) -> u64 {
-        let sec = (now_ms / 1000) & 0xffff_ffff;
-        self.buckets
-            .iter()
-            .map(|b| b.load(Ordering::Relaxed))
-            .filter(|v| {
-                let s = v >> 32;
-                s <= sec && sec - s < 60
-            })
-            .map(|v| v & 0xffff_ffff)
-            .sum()
-    }
+/// Netflix's 15-minute `updateRenewalThreshold`; `force` skips the interval check.
+pub(crate) fn update_renewal_threshold(registry: &Registry, force: bool) {
+    let now = registry.now();
+    let count = registry.instance_count() as u64;
+    let cfg = registry.config();
+    registry.update_renewal_state(|state| state.rederive(cfg, count, now, force));
 }
 
-impl EurekaRegistry {
-    /// Whether expired leases may be evicted now: always without self-preservation, else only
-    /// while renewals in the last minute exceed the threshold.
-    pub fn lease_expiration_enabled(&self) -> bool {
-        if !self.inner.config.self_preservation {
-            return true;
-        }
-        let threshold = lock(&self.inner.write).renews_threshold;
-        threshold > 0 && self.inner.renewals.last_minute(self.now()) > threshold
-    }
-
-    /// One eviction run (the background task calls this every `eviction_interval`); returns how
-    /// many leases were evicted.
-    pub fn evict_expired(&self) -> usize {
-        if !self.lease_expiration_enabled() {
-            return 0;
-        }
-        let now = self.now();
-        let mut expired = self.expired_slots(now);
-        if expired.is_empty() {
-            return 0;
-        }
-        let size = self.instance_count();
-        let keep = (size as f64 * self.inner.config.renewal_percent_threshold) as usize;
-        let limit = size.saturating_sub(keep);
-        if expired.len() > limit {
-            tracing::warn!(
-                expired = expired.len(),
-                limit,
-                "evicting only part of the expired leases"
-            );
-            expired.shuffle(&mut rand::rng());
-            expired.truncate(limit);
-        }
-        let mut evicted = 0;
-        let mut w = lock(&self.inner.write);
-        for (app, id, slot) in expired {
-            // A heartbeat may have come in since the scan.
-            if !slot.is_expired(now) {
-                continue;
-            }
-            if self
-                .cancel_locked(&mut w, &app, &id, now, false, Some(&slot))
-                .is_ok()
-            {
-                tracing::info!(app = %app, id = %id, "evicted expired lease");
-                evicted += 1;
-            }
-        }
-        evicted
-    }
-
-    /// Netflix's 15-minute `updateRenewalThreshold`; `force` skips the interval check.
-    pub(crate) fn update_renewal_threshold(&self, force: bool) {
-        let now = self.now();
-        let cfg = &self.inner.config;
-        let count = self.instance_count() as u64;
-        let mut w = lock(&self.inner.write);
-        if !force && now.saturating_sub(w.last_threshold_update_ms) < THRESHOLD_UPDATE_INTERVAL_MS {
-            return;
-        }
-        w.last_threshold_update_ms = now;
-        if count as f64 > cfg.renewal_percent_threshold * w.expected_clients as f64
-            || !cfg.self_preservation
-        {
-            w.expected_clients = count;
-            w.renews_threshold = renews_threshold(cfg, count);
-        }
-    }
-
-    /// What the background task does on each tick.
-    pub(crate) fn maintenance_tick(&self) {
-        self.update_renewal_threshold(false);
-        self.evict_expired();
-        let now = self.now();
-        let mut w = lock(&self.inner.write);
-        self.trim_delta(&mut w, now);
-    }
+/// What the background task does on each tick.
+fn maintenance_tick(registry: &Registry) {
+    update_renewal_threshold(registry, false);
+    evict_expired(registry);
+    registry.trim_delta_queue();
 }
 
 /// The background task: every `eviction_interval`, evict, trim the delta queue and update the
 /// renewal threshold when due; ends when `stop` is cancelled.
-pub(crate) async fn run_maintenance(registry: EurekaRegistry, stop: CancellationToken) {
+pub(crate) async fn run_maintenance(registry: Registry, stop: CancellationToken) {
     let period = registry
         .config()
         .eviction_interval
@@ -160,7 +81,7 @@ pub(crate) async fn run_maintenance(registry: EurekaRegistry, stop: Cancellation
             _ = ticker.tick() => {
                 // The scan walks every lease: keep it off the workers that answer HTTP.
                 let r = registry.clone();
-                if let Err(error) = tokio::task::spawn_blocking(move || r.maintenance_tick()).await {
+                if let Err(error) = tokio::task::spawn_blocking(move || maintenance_tick(&r)).await {
                     tracing::error!(%error, "eureka maintenance tick failed");
                 }
             }
@@ -171,26 +92,11 @@ pub(crate) async fn run_maintenance(registry: EurekaRegistry, stop: Cancellation
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::eureka::{EurekaConfig, InstanceInfo, ManualClock};
+    use crate::eureka::{EurekaConfig, EurekaRegistry, InstanceInfo, ManualClock};
     use std::sync::Arc;
     use std::time::Duration;
 
     const T0: u64 = 1_700_000_000_000;
-
-    #[test]
-    fn meter_counts_the_last_minute() {
-        let m = RenewalMeter::default();
-        m.record(T0);
-        m.record(T0 + 500);
-        m.record(T0 + 30_000);
-        assert_eq!(m.last_minute(T0 + 30_000), 3);
-        assert_eq!(m.last_minute(T0 + 59_999), 3);
-        assert_eq!(m.last_minute(T0 + 60_000), 1);
-        assert_eq!(m.last_minute(T0 + 90_000), 0);
-        // A bucket reused a minute later starts from zero.
-        m.record(T0 + 60_000);
-        assert_eq!(m.last_minute(T0 + 60_000), 2);
-    }
 
     fn setup(self_preservation: bool, n: usize) -> (EurekaRegistry, Arc<ManualClock>) {
         let clock = Arc::new(ManualClock::new(T0));
@@ -257,14 +163,14 @@ mod tests {
     fn threshold_is_rederived() {
         let (r, _) = setup(true, 4);
         assert_eq!(r.stats().expected_clients, 5);
-        r.update_renewal_threshold(true);
+        update_renewal_threshold(r.core(), true);
         // 4 > 0.85 × 5 is false: unchanged.
         assert_eq!(r.stats().expected_clients, 5);
         let (r, _) = setup(true, 6);
         assert_eq!(r.stats().expected_clients, 7);
-        r.update_renewal_threshold(false);
+        update_renewal_threshold(r.core(), false);
         assert_eq!(r.stats().expected_clients, 7, "not due yet");
-        r.update_renewal_threshold(true);
+        update_renewal_threshold(r.core(), true);
         // 6 > 0.85 × 7 → expected := 6, threshold (int)(6 × 2 × 0.85) = 10.
         assert_eq!(r.stats().expected_clients, 6);
         assert_eq!(r.stats().renews_threshold, 10);
@@ -290,7 +196,7 @@ mod tests {
             .unwrap();
         }
         let stop = CancellationToken::new();
-        let task = tokio::spawn(run_maintenance(r.clone(), stop.clone()));
+        let task = tokio::spawn(run_maintenance(r.core().clone(), stop.clone()));
         clock.advance(Duration::from_secs(91));
         tokio::time::sleep(Duration::from_secs(59)).await;
         assert_eq!(r.instance_count(), 20);

@@ -1,31 +1,32 @@
-//! The registry: leases and the operations on them (register, renew, cancel, status override,
-//! metadata, evict), the delta queue, `versions__delta`, `apps__hashcode`, the per-application
-//! render chunks behind the listings, and the DNS view.
+//! The registry core: the leases and the operations on them (register, renew, cancel, status
+//! override and its removal, metadata, eviction of given leases, adoption at a reload), the
+//! delta queue, `versions__delta` and the status counts behind `apps__hashcode`.
+//!
+//! It knows none of its views: every change bumps the application's generation and is told to
+//! the [`ChangeListener`]s it was built with (the DNS view, the rendered listings), under the
+//! write lock and in change order. Eviction and replication use its methods only.
 //!
 //! Concurrency: heartbeats take no global lock: a map lookup, a read lock on one application's
 //! instance map, an `ArcSwap` load and two atomic stores. Every change (register, cancel,
 //! status, metadata, eviction) runs under one write mutex, so the delta queue, the version, the
-//! status counts and the DNS view change together. Readers never take the write mutex except the
-//! delta read, which looks at the queue under it (copying only the applications whose part
-//! changed since the last delta read).
+//! status counts and what the listeners are told change together. Readers never take the write
+//! mutex except the delta read, which looks at the queue under it.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, RwLock};
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
-use bytes::Bytes;
 use dashmap::DashMap;
 
-use super::EurekaConfig;
-use super::clock::{Clock, SystemClock};
-use super::dns::{DnsApp, DnsState};
-use super::evict::RenewalMeter;
-use super::gzip::{DeflatedChunk, GzipStitcher, deflate_chunk, gzip_parts};
+use super::clock::Clock;
+use super::config::EurekaConfig;
+use super::delta_queue::DeltaQueue;
+use super::lease::{AppSlot, InstanceRecord, InstanceSlot};
+use super::locks::lock;
 use super::model::{ActionType, InstanceInfo, Status};
-use super::par::par_map;
-use super::render::{self, Format, LeaseView, StatusCounts};
+use super::render::{LeaseView, StatusCounts};
+use super::renewals::{RenewalMeter, RenewalState};
 use super::rules::effective_status;
 
 /// Why a registry operation was refused.
@@ -42,475 +43,40 @@ pub enum RegistryError {
     Invalid(String),
 }
 
-/// An immutable snapshot of one instance; replaced as a whole on every change.
-#[derive(Debug)]
-pub(crate) struct InstanceRecord {
-    pub info: InstanceInfo,
-    /// The stored status override (Netflix's `overriddenInstanceStatusMap` entry).
-    pub override_status: Option<Status>,
-    pub registration_ms: u64,
-    pub service_up_ms: u64,
-    pub eviction_ms: u64,
-    pub duration_ms: u64,
+/// What a view is told of the registry's changes. Called under the registry's write lock, in
+/// change order: an implementation must be quick and must not call the registry's writing
+/// methods.
+pub(crate) trait ChangeListener: Send + Sync {
+    /// A new application (its first lease is being registered).
+    fn app_added(&self, app: &Arc<AppSlot>);
+    /// The lease `id` of `app` was added, changed or removed.
+    fn instance_changed(&self, app: &Arc<AppSlot>, id: &str);
+    /// `app` lost its last lease and left the registry.
+    fn app_removed(&self, app: &Arc<AppSlot>);
 }
 
-/// A lease: the current record plus the renewal atomics heartbeats update.
-#[derive(Debug)]
-pub(crate) struct InstanceSlot {
-    pub record: ArcSwap<InstanceRecord>,
-    last_renewal_ms: AtomicU64,
-    expires_at_ms: AtomicU64,
-}
-
-impl InstanceSlot {
-    fn new(record: Arc<InstanceRecord>) -> Self {
-        Self {
-            record: ArcSwap::new(record),
-            last_renewal_ms: AtomicU64::new(0),
-            expires_at_ms: AtomicU64::new(0),
-        }
-    }
-
-    fn renew(&self, now_ms: u64, duration_ms: u64) {
-        self.last_renewal_ms.store(now_ms, Ordering::Relaxed);
-        self.expires_at_ms
-            .store(now_ms.saturating_add(duration_ms), Ordering::Relaxed);
-    }
-
-    pub(crate) fn last_renewal_ms(&self) -> u64 {
-        self.last_renewal_ms.load(Ordering::Relaxed)
-    }
-
-    /// Last renewal + duration; the lease is expired once now is past it.
-    pub(crate) fn expires_at_ms(&self) -> u64 {
-        self.expires_at_ms.load(Ordering::Relaxed)
-    }
-
-    pub(crate) fn is_expired(&self, now_ms: u64) -> bool {
-        now_ms > self.expires_at_ms()
-    }
-
-    pub(crate) fn lease_view(&self, rec: &InstanceRecord) -> LeaseView {
-        LeaseView {
-            registration: rec.registration_ms,
-            last_renewal: self.last_renewal_ms(),
-            eviction: rec.eviction_ms,
-            service_up: rec.service_up_ms,
-        }
-    }
-}
-
-/// A rendered group of one application's instances (`inst,inst,...` in JSON, concatenated
-/// `<instance>`s in XML), with its status counts and, once asked for, its deflated form.
-pub(crate) struct Chunk {
-    pub plain: Bytes,
-    pub counts: StatusCounts,
-    pub len: usize,
-    deflated: OnceLock<Option<DeflatedChunk>>,
-}
-
-impl Chunk {
-    fn deflated(&self) -> Option<&DeflatedChunk> {
-        self.deflated
-            .get_or_init(|| deflate_chunk(&self.plain))
-            .as_ref()
-    }
-}
-
-#[derive(Default)]
-struct GroupCache {
-    generation: u64,
-    json: Option<Arc<Chunk>>,
-    xml: Option<Arc<Chunk>>,
-}
-
-impl GroupCache {
-    fn get(&self, f: Format) -> Option<&Arc<Chunk>> {
-        match f {
-            Format::Json => self.json.as_ref(),
-            Format::Xml => self.xml.as_ref(),
-        }
-    }
-
-    fn set(&mut self, f: Format, c: Arc<Chunk>) {
-        match f {
-            Format::Json => self.json = Some(c),
-            Format::Xml => self.xml = Some(c),
-        }
-    }
-}
-
-/// Rendered chunks of one application. Large applications are split into `2^bits` groups by a
-/// hash of the instance id, so one change re-renders a few hundred instances, not all.
-struct RenderCache {
-    bits: u32,
-    epoch: u64,
-    groups: Vec<GroupCache>,
-}
-
-fn desired_bits(instances: usize) -> u32 {
-    if instances <= 1024 {
-        return 0;
-    }
-    let target = instances.div_ceil(512) as u64;
-    (64 - (target - 1).leading_zeros()).min(10)
-}
-
-fn group_of(id: &str, bits: u32) -> usize {
-    if bits == 0 {
-        return 0;
-    }
-    // FNV-1a: stable across runs, good enough to spread ids.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in id.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    (h >> (64 - bits)) as usize
-}
-
-/// Per-group `(generation, cached chunk)` as read from a [`RenderCache`].
-type GroupSnapshot = Vec<(u64, Option<Arc<Chunk>>)>;
-/// An application's name and its instances with their leases, ready to render.
-type AppGroup = (String, Vec<(Arc<InstanceRecord>, LeaseView)>);
-/// An application's name and its leases (for the dashboard).
+/// A lease found expired by a scan: `(app, id, slot)`.
+pub(crate) type ExpiredLease = (String, String, Arc<InstanceSlot>);
+/// An application's name and its leases with their records (for the dashboard).
 pub(crate) type DashboardApp = (String, Vec<(Arc<InstanceRecord>, Arc<InstanceSlot>)>);
 
-/// One application: its leases and its render cache.
-pub(crate) struct AppSlot {
-    pub name: String,
-    instances: RwLock<HashMap<String, Arc<InstanceSlot>>>,
-    render: Mutex<RenderCache>,
-    pub(crate) dns: DnsState,
-}
-
-impl AppSlot {
-    fn new(name: String) -> Self {
-        Self {
-            name,
-            instances: RwLock::new(HashMap::new()),
-            render: Mutex::new(RenderCache {
-                bits: 0,
-                epoch: 0,
-                groups: vec![GroupCache::default()],
-            }),
-            dns: DnsState::default(),
-        }
-    }
-
-    pub(crate) fn get(&self, id: &str) -> Option<Arc<InstanceSlot>> {
-        read(&self.instances).get(id).cloned()
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        read(&self.instances).len()
-    }
-
-    pub(crate) fn slots(&self) -> Vec<Arc<InstanceSlot>> {
-        read(&self.instances).values().cloned().collect()
-    }
-
-    /// Marks the group holding `id` for re-rendering (all groups when the split changes).
-    fn invalidate(&self, id: &str) {
-        let n = self.len();
-        let mut cache = lock(&self.render);
-        cache.epoch += 1;
-        let epoch = cache.epoch;
-        let bits = desired_bits(n);
-        if bits != cache.bits {
-            cache.bits = bits;
-            cache.groups = (0..(1usize << bits))
-                .map(|_| GroupCache {
-                    generation: epoch,
-                    json: None,
-                    xml: None,
-                })
-                .collect();
-        } else {
-            let g = group_of(id, bits);
-            if let Some(group) = cache.groups.get_mut(g) {
-                *group = GroupCache {
-                    generation: epoch,
-                    json: None,
-                    xml: None,
-                };
-            }
-        }
-    }
-
-    /// The application's rendered groups in `format` (empty groups included), rendering and
-    /// caching the ones a change invalidated.
-    pub(crate) fn chunks(&self, format: Format) -> Vec<Arc<Chunk>> {
-        let (bits, snapshot): (u32, GroupSnapshot) = {
-            let cache = lock(&self.render);
-            (
-                cache.bits,
-                cache
-                    .groups
-                    .iter()
-                    .map(|g| (g.generation, g.get(format).cloned()))
-                    .collect(),
-            )
-        };
-        let missing: Vec<usize> = snapshot
-            .iter()
-            .enumerate()
-            .filter(|(_, (_, c))| c.is_none())
-            .map(|(i, _)| i)
-            .collect();
-        if missing.is_empty() {
-            return snapshot.into_iter().filter_map(|(_, c)| c).collect();
-        }
-        let mut bucket_of: Vec<Option<usize>> = vec![None; snapshot.len()];
-        for (b, g) in missing.iter().enumerate() {
-            bucket_of[*g] = Some(b);
-        }
-        let mut buckets: Vec<Vec<Arc<InstanceSlot>>> = vec![Vec::new(); missing.len()];
-        {
-            let map = read(&self.instances);
-            for (id, slot) in map.iter() {
-                if let Some(Some(b)) = bucket_of.get(group_of(id, bits)) {
-                    buckets[*b].push(Arc::clone(slot));
-                }
-            }
-        }
-        let rendered: Vec<Arc<Chunk>> = buckets
-            .iter()
-            .map(|slots| Arc::new(render_chunk(format, slots)))
-            .collect();
-        {
-            let mut cache = lock(&self.render);
-            if cache.bits == bits {
-                for (b, g) in missing.iter().enumerate() {
-                    if let Some(group) = cache.groups.get_mut(*g)
-                        && group.generation == snapshot[*g].0
-                    {
-                        group.set(format, Arc::clone(&rendered[b]));
-                    }
-                }
-            }
-        }
-        let mut out = Vec::with_capacity(snapshot.len());
-        for (g, (_, c)) in snapshot.into_iter().enumerate() {
-            match (c, bucket_of[g]) {
-                (Some(c), _) => out.push(c),
-                (None, Some(b)) => out.push(Arc::clone(&rendered[b])),
-                (None, None) => {}
-            }
-        }
-        out
-    }
-}
-
-fn render_chunk(format: Format, slots: &[Arc<InstanceSlot>]) -> Chunk {
-    let mut items: Vec<(Arc<InstanceRecord>, LeaseView)> = slots
-        .iter()
-        .map(|s| {
-            let rec = s.record.load_full();
-            let lease = s.lease_view(&rec);
-            (rec, lease)
-        })
-        .collect();
-    items.sort_by(|a, b| a.0.info.instance_id.cmp(&b.0.info.instance_id));
-    let mut out = String::with_capacity(items.len() * 1200);
-    let mut counts = [0u64; 5];
-    for (n, (rec, lease)) in items.iter().enumerate() {
-        if n > 0 {
-            out.push_str(render::list_separator(format));
-        }
-        render::instance(&mut out, format, &rec.info, lease);
-        counts[rec.info.status.index()] += 1;
-    }
-    Chunk {
-        plain: Bytes::from(out),
-        counts,
-        len: items.len(),
-        deflated: OnceLock::new(),
-    }
-}
-
-/// A response body in pieces: text and rendered chunks, sent plain or as one gzip member.
-#[derive(Default)]
-pub(crate) struct Pieces {
-    parts: Vec<Piece>,
-    text: String,
-}
-
-enum Piece {
-    Text(Bytes),
-    Chunk(Arc<Chunk>),
-}
-
-impl Pieces {
-    pub(crate) fn text(&mut self) -> &mut String {
-        &mut self.text
-    }
-
-    fn push_chunk(&mut self, c: Arc<Chunk>) {
-        if !self.text.is_empty() {
-            let t = std::mem::take(&mut self.text);
-            self.parts.push(Piece::Text(Bytes::from(t)));
-        }
-        self.parts.push(Piece::Chunk(c));
-    }
-
-    fn finish(mut self) -> Vec<Piece> {
-        if !self.text.is_empty() {
-            let t = std::mem::take(&mut self.text);
-            self.parts.push(Piece::Text(Bytes::from(t)));
-        }
-        self.parts
-    }
-
-    /// The body uncompressed.
-    pub(crate) fn into_plain(self) -> Vec<Bytes> {
-        self.finish()
-            .into_iter()
-            .map(|p| match p {
-                Piece::Text(t) => t,
-                Piece::Chunk(c) => c.plain.clone(),
-            })
-            .collect()
-    }
-
-    /// The body, gzipped or not.
-    pub(crate) fn into_body(self, gzip: bool) -> Vec<Bytes> {
-        if gzip {
-            self.into_gzip()
-        } else {
-            self.into_plain()
-        }
-    }
-
-    /// The body as one gzip member.
-    pub(crate) fn into_gzip(self) -> Vec<Bytes> {
-        let mut gz = GzipStitcher::new();
-        for p in self.finish() {
-            match p {
-                Piece::Text(t) => gz.push_plain(&t),
-                Piece::Chunk(c) => match c.deflated() {
-                    Some(d) => gz.push_chunk(d),
-                    None => gz.push_plain(&c.plain),
-                },
-            }
-        }
-        gz.finish()
-    }
-}
-
-/// A rendered document, gzipped once on first demand.
-pub(crate) struct Doc {
-    plain: Bytes,
-    gzipped: OnceLock<Option<Vec<Bytes>>>,
-}
-
-impl Doc {
-    fn new(plain: Bytes) -> Self {
-        Self {
-            plain,
-            gzipped: OnceLock::new(),
-        }
-    }
-
-    /// The body buffers, and whether they are gzip.
-    pub(crate) fn body(&self, gzip: bool) -> (Vec<Bytes>, bool) {
-        if gzip && let Some(parts) = self.gzipped.get_or_init(|| gzip_parts(&self.plain)) {
-            return (parts.clone(), true);
-        }
-        (vec![self.plain.clone()], false)
-    }
-}
-
-/// One entry of the delta queue.
-pub(crate) struct DeltaItem {
-    seq: u64,
-    record: Arc<InstanceRecord>,
-    slot: Arc<InstanceSlot>,
-}
-
-/// The delta queue, kept per application so that the rendered delta of an application can be
-/// reused until that application's part of the queue changes.
-#[derive(Default)]
-struct DeltaQueue {
-    /// Every change in order: `(time, application)`, for trimming.
-    order: VecDeque<(u64, String)>,
-    /// Each application's changes in order.
-    by_app: BTreeMap<String, VecDeque<DeltaItem>>,
-    next_seq: u64,
-}
-
-impl DeltaQueue {
-    fn len(&self) -> usize {
-        self.order.len()
-    }
-
-    fn push(&mut self, at_ms: u64, record: Arc<InstanceRecord>, slot: Arc<InstanceSlot>) {
-        let app = record.info.app.clone();
-        self.next_seq += 1;
-        self.order.push_back((at_ms, app.clone()));
-        self.by_app.entry(app).or_default().push_back(DeltaItem {
-            seq: self.next_seq,
-            record,
-            slot,
-        });
-    }
-
-    fn trim(&mut self, cutoff_ms: u64) {
-        while let Some((at, _)) = self.order.front()
-            && *at < cutoff_ms
-        {
-            let Some((_, app)) = self.order.pop_front() else {
-                break;
-            };
-            if let Some(items) = self.by_app.get_mut(&app) {
-                items.pop_front();
-                if items.is_empty() {
-                    self.by_app.remove(&app);
-                }
-            }
-        }
-    }
-}
-
-/// A rendered application of the delta, valid while the application's queued changes run from
-/// `first` to `last` (sequence numbers: changes are appended and trimmed in order).
-struct DeltaChunk {
-    first: u64,
-    last: u64,
-    chunk: Arc<Chunk>,
-}
-
-/// Rendered delta applications per format.
-type DeltaChunks = Mutex<HashMap<String, DeltaChunk>>;
-
-/// The last delta answer per (format, gzip), keyed by (version, queue length): every change
-/// bumps the version and trimming shortens the queue, so the key names the queue's content.
-type DeltaBody = Mutex<Option<(u64, usize, Vec<Bytes>)>>;
-
 /// State that changes only under the write mutex.
-pub(crate) struct WriteState {
+struct WriteState {
     delta: DeltaQueue,
     counts: StatusCounts,
-    pub(crate) expected_clients: u64,
-    pub(crate) renews_threshold: u64,
-    pub(crate) last_threshold_update_ms: u64,
+    renewal: RenewalState,
 }
 
-pub(crate) struct Inner {
-    pub(crate) config: EurekaConfig,
-    pub(crate) clock: Arc<dyn Clock>,
+struct Inner {
+    config: EurekaConfig,
+    clock: Arc<dyn Clock>,
     apps: DashMap<String, Arc<AppSlot>>,
-    /// The same applications, by lower-cased name, for the DNS view.
-    dns: DashMap<String, Arc<AppSlot>>,
-    pub(crate) write: Mutex<WriteState>,
+    write: Mutex<WriteState>,
     version: AtomicU64,
     instance_count: AtomicUsize,
-    pub(crate) renewals: RenewalMeter,
-    pub(crate) started_ms: u64,
-    delta_chunks: [DeltaChunks; 2],
-    delta_bodies: [DeltaBody; 4],
-    /// Changes waiting to be sent to the peers (set when replication starts).
-    pub(crate) outbox: std::sync::OnceLock<Arc<super::replication::Outbox>>,
+    renewals: RenewalMeter,
+    started_ms: u64,
+    listeners: Vec<Arc<dyn ChangeListener>>,
 }
 
 /// Who asked for a change: a client (the change is then replicated to the peers) or a peer
@@ -521,22 +87,21 @@ pub enum Origin {
     Peer,
 }
 
-/// The Eureka registry. Cheap to clone (an `Arc` inside).
+/// The registry core. Cheap to clone (an `Arc` inside).
 #[derive(Clone)]
-pub struct EurekaRegistry {
-    pub(crate) inner: Arc<Inner>,
+pub(crate) struct Registry {
+    inner: Arc<Inner>,
 }
 
-impl std::fmt::Debug for EurekaRegistry {
+impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EurekaRegistry")
+        f.debug_struct("Registry")
             .field("apps", &self.inner.apps.len())
             .field("instances", &self.instance_count())
             .field("version", &self.version())
             .finish()
     }
 }
-
 /// A snapshot of the registry's counters (for `/status` and the dashboard).
 #[derive(Clone, Debug, PartialEq)]
 pub struct RegistryStats {
@@ -569,66 +134,42 @@ impl RegistryStats {
     }
 }
 
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    l.read().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    l.write().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn not_found_app(app: &str) -> RegistryError {
-    RegistryError::NotFound(format!("application {app} is not registered"))
-}
-
 fn not_found_instance(app: &str, id: &str) -> RegistryError {
     RegistryError::NotFound(format!(
         "instance {id} of application {app} is not registered"
     ))
 }
 
-impl EurekaRegistry {
-    /// A registry on the system clock.
-    pub fn new(config: EurekaConfig) -> Self {
-        Self::with_clock(config, Arc::new(SystemClock))
-    }
-
-    /// A registry on the given clock (tests use [`super::ManualClock`]).
-    pub fn with_clock(config: EurekaConfig, clock: Arc<dyn Clock>) -> Self {
+impl Registry {
+    /// A registry on the given clock that tells `listeners` of every change.
+    pub(crate) fn new(
+        config: EurekaConfig,
+        clock: Arc<dyn Clock>,
+        listeners: Vec<Arc<dyn ChangeListener>>,
+    ) -> Self {
         let now = clock.now_millis();
-        let mut w = WriteState {
+        let w = WriteState {
             delta: DeltaQueue::default(),
             counts: [0; 5],
-            // Like Spring Cloud's server, which opens for traffic expecting one client.
-            expected_clients: 1,
-            renews_threshold: 0,
-            last_threshold_update_ms: now,
+            renewal: RenewalState::new(&config, now),
         };
-        w.renews_threshold = renews_threshold(&config, w.expected_clients);
         Self {
             inner: Arc::new(Inner {
                 config,
                 clock,
                 apps: DashMap::new(),
-                dns: DashMap::new(),
                 write: Mutex::new(w),
                 version: AtomicU64::new(1),
                 instance_count: AtomicUsize::new(0),
                 renewals: RenewalMeter::default(),
                 started_ms: now,
-                delta_chunks: [Mutex::new(HashMap::new()), Mutex::new(HashMap::new())],
-                delta_bodies: std::array::from_fn(|_| Mutex::new(None)),
-                outbox: std::sync::OnceLock::new(),
+                listeners,
             }),
         }
     }
 
     /// The configuration.
-    pub fn config(&self) -> &EurekaConfig {
+    pub(crate) fn config(&self) -> &EurekaConfig {
         &self.inner.config
     }
 
@@ -636,42 +177,36 @@ impl EurekaRegistry {
         self.inner.clock.now_millis()
     }
 
-    /// DNS view of one app, looked up by its lower-cased name. Only UP, unexpired instances are
-    /// listed; `None` when the app has no such instance.
-    pub fn dns_app(&self, app_lowercase: &str) -> Option<Arc<DnsApp>> {
-        let app = self
-            .inner
-            .dns
-            .get(app_lowercase)
-            .map(|e| Arc::clone(e.value()))?;
-        app.dns.view(&app, self.now())
+    /// The number of applications.
+    pub(crate) fn app_count(&self) -> usize {
+        self.inner.apps.len()
     }
 
     /// Grows with every change (used as the DNS zone's SOA serial).
-    pub fn serial(&self) -> u32 {
+    pub(crate) fn serial(&self) -> u32 {
         (self.version() & 0xffff_ffff) as u32
     }
 
     /// `versions__delta`: bumped by every change.
-    pub fn version(&self) -> u64 {
+    pub(crate) fn version(&self) -> u64 {
         self.inner.version.load(Ordering::SeqCst)
     }
 
     /// Registered instances (including expired ones not yet evicted).
-    pub fn instance_count(&self) -> usize {
+    pub(crate) fn instance_count(&self) -> usize {
         self.inner.instance_count.load(Ordering::Relaxed)
     }
 
     /// Registers (or re-registers) an instance, as `POST /apps/{APP}` does. The application
     /// name is upper-cased; an empty instance id becomes the host name; a zero lease duration
     /// becomes the configured default.
-    pub fn register(&self, info: InstanceInfo) -> Result<(), RegistryError> {
+    pub(crate) fn register(&self, info: InstanceInfo) -> Result<(), RegistryError> {
         self.register_from(info, Origin::Client)
     }
 
     /// [`Self::register`] for a client or a peer: a peer's registration skips the rule that
     /// keeps an existing lease's UP or OUT_OF_SERVICE status (Netflix's rule chain does too).
-    pub fn register_from(
+    pub(crate) fn register_from(
         &self,
         mut info: InstanceInfo,
         origin: Origin,
@@ -727,9 +262,9 @@ impl EurekaRegistry {
             None => {
                 let a = Arc::new(AppSlot::new(app_name.clone()));
                 self.inner.apps.insert(app_name.clone(), Arc::clone(&a));
-                self.inner
-                    .dns
-                    .insert(app_name.to_lowercase(), Arc::clone(&a));
+                for l in &self.inner.listeners {
+                    l.app_added(&a);
+                }
                 a
             }
         };
@@ -780,12 +315,9 @@ impl EurekaRegistry {
             }
             None => {
                 let s = Arc::new(InstanceSlot::new(Arc::clone(&record)));
-                write(&app.instances).insert(id.clone(), Arc::clone(&s));
+                app.insert(id.clone(), Arc::clone(&s));
                 self.inner.instance_count.fetch_add(1, Ordering::Relaxed);
-                if w.expected_clients > 0 {
-                    w.expected_clients += 1;
-                    w.renews_threshold = renews_threshold(cfg, w.expected_clients);
-                }
+                w.renewal.client_added(cfg);
                 s
             }
         };
@@ -803,7 +335,7 @@ impl EurekaRegistry {
     /// it): each is registered again with its last `InstanceInfo` (status, override, metadata)
     /// and keeps its lease's last renewal, so a reload neither drops a live instance nor extends
     /// a dead one's lease. Returns how many were taken over.
-    pub fn adopt(&self, old: &EurekaRegistry) -> usize {
+    pub(crate) fn adopt(&self, old: &Registry) -> usize {
         let (old_now, now) = (old.now(), self.now());
         let slots: Vec<Arc<InstanceSlot>> = old
             .inner
@@ -829,7 +361,8 @@ impl EurekaRegistry {
         adopted
     }
 
-    /// Records a change: delta queue, version, render cache, DNS view.
+    /// Records a change: delta queue, version, the application's generation; then tells the
+    /// views.
     fn changed(
         &self,
         w: &mut WriteState,
@@ -842,18 +375,21 @@ impl EurekaRegistry {
         w.delta.push(now, record, slot);
         self.trim_delta(w, now);
         self.inner.version.fetch_add(1, Ordering::SeqCst);
-        app.invalidate(id);
-        app.dns.changed();
+        app.bump_generation();
+        for l in &self.inner.listeners {
+            l.instance_changed(app, id);
+        }
     }
 
-    pub(crate) fn trim_delta(&self, w: &mut WriteState, now: u64) {
+    fn trim_delta(&self, w: &mut WriteState, now: u64) {
         let retention =
             u64::try_from(self.inner.config.delta_retention.as_millis()).unwrap_or(u64::MAX);
         let cutoff = now.saturating_sub(retention);
         w.delta.trim(cutoff);
     }
 
-    fn app(&self, app: &str) -> Option<Arc<AppSlot>> {
+    /// The application, by its (upper-cased) name.
+    pub(crate) fn app(&self, app: &str) -> Option<Arc<AppSlot>> {
         self.inner.apps.get(app).map(|e| Arc::clone(e.value()))
     }
 
@@ -877,7 +413,7 @@ impl EurekaRegistry {
     /// A heartbeat, as `PUT /apps/{APP}/{ID}` does. `NotFound` tells the client to register
     /// again: unknown lease, a status that resolves to UNKNOWN (override removed), or a
     /// `lastDirtyTimestamp` newer than the registry's.
-    pub fn renew(
+    pub(crate) fn renew(
         &self,
         app: &str,
         id: &str,
@@ -942,14 +478,14 @@ impl EurekaRegistry {
     }
 
     /// Cancels a lease, as `DELETE /apps/{APP}/{ID}` does.
-    pub fn cancel(&self, app: &str, id: &str) -> Result<(), RegistryError> {
+    pub(crate) fn cancel(&self, app: &str, id: &str) -> Result<(), RegistryError> {
         let now = self.now();
         let mut w = lock(&self.inner.write);
         self.cancel_locked(&mut w, app, id, now, true, None)
     }
 
     /// Removes a lease. `expected_slot`: only if the map still holds that lease (eviction).
-    pub(crate) fn cancel_locked(
+    fn cancel_locked(
         &self,
         w: &mut WriteState,
         app: &str,
@@ -959,15 +495,9 @@ impl EurekaRegistry {
         expected_slot: Option<&Arc<InstanceSlot>>,
     ) -> Result<(), RegistryError> {
         let a = self.app(app).ok_or_else(|| not_found_instance(app, id))?;
-        let slot = {
-            let mut map = write(&a.instances);
-            if let Some(expected) = expected_slot
-                && !map.get(id).is_some_and(|s| Arc::ptr_eq(s, expected))
-            {
-                return Err(not_found_instance(app, id));
-            }
-            map.remove(id).ok_or_else(|| not_found_instance(app, id))?
-        };
+        let slot = a
+            .remove(id, expected_slot)
+            .ok_or_else(|| not_found_instance(app, id))?;
         self.inner.instance_count.fetch_sub(1, Ordering::Relaxed);
         let old = slot.record.load_full();
         let mut info = old.info.clone();
@@ -985,24 +515,26 @@ impl EurekaRegistry {
         let idx = old.info.status.index();
         w.counts[idx] = w.counts[idx].saturating_sub(1);
         tracing::debug!(app = %app, id = %id, client_cancel, "lease removed");
-        if client_cancel && w.expected_clients > 0 {
-            w.expected_clients -= 1;
-            w.renews_threshold = renews_threshold(&self.inner.config, w.expected_clients);
+        if client_cancel {
+            w.renewal.client_cancelled(&self.inner.config);
         }
         self.changed(w, &a, id, record, slot, now);
-        if a.len() == 0 {
-            self.inner
+        if a.len() == 0
+            && self
+                .inner
                 .apps
-                .remove_if(app, |_, v| Arc::ptr_eq(v, &a) && v.len() == 0);
-            self.inner.dns.remove_if(&app.to_lowercase(), |_, v| {
-                Arc::ptr_eq(v, &a) && v.len() == 0
-            });
+                .remove_if(app, |_, v| Arc::ptr_eq(v, &a) && v.len() == 0)
+                .is_some()
+        {
+            for l in &self.inner.listeners {
+                l.app_removed(&a);
+            }
         }
         Ok(())
     }
 
     /// `PUT /apps/{APP}/{ID}/status?value=S`: stores an override and sets the status.
-    pub fn set_status_override(
+    pub(crate) fn set_status_override(
         &self,
         app: &str,
         id: &str,
@@ -1048,7 +580,7 @@ impl EurekaRegistry {
 
     /// `DELETE /apps/{APP}/{ID}/status[?value=S]`: removes the override; the status becomes
     /// `new_status` or UNKNOWN (so the next heartbeat answers 404 and the client re-registers).
-    pub fn delete_status_override(
+    pub(crate) fn delete_status_override(
         &self,
         app: &str,
         id: &str,
@@ -1090,7 +622,7 @@ impl EurekaRegistry {
 
     /// `PUT /apps/{APP}/{ID}/metadata?k=v`: merges metadata, then re-registers the instance
     /// (as Netflix does).
-    pub fn update_metadata(
+    pub(crate) fn update_metadata(
         &self,
         app: &str,
         id: &str,
@@ -1135,7 +667,8 @@ impl EurekaRegistry {
         })
     }
 
-    fn sorted_apps(&self) -> Vec<Arc<AppSlot>> {
+    /// Every application, by name.
+    pub(crate) fn sorted_apps(&self) -> Vec<Arc<AppSlot>> {
         let mut apps: Vec<Arc<AppSlot>> = self
             .inner
             .apps
@@ -1146,197 +679,41 @@ impl EurekaRegistry {
         apps
     }
 
-    /// `GET /apps`: every application, every instance. `gzip`: compress the chunks now (in
-    /// parallel) rather than while assembling the answer.
-    pub(crate) fn full_listing(&self, format: Format, gzip: bool) -> Pieces {
-        let version = self.version();
-        let apps = self.sorted_apps();
-        let chunks_per_app = par_map(&apps, |app| ready_chunks(app, format, gzip));
-        let mut counts = [0u64; 5];
-        for c in chunks_per_app.iter().flatten() {
-            for (total, n) in counts.iter_mut().zip(c.counts) {
-                *total += n;
-            }
-        }
-        let mut p = Pieces::default();
-        render::apps_open(p.text(), format, version, &render::hashcode(&counts));
-        let mut first = true;
-        for (app, chunks) in apps.iter().zip(chunks_per_app) {
-            if chunks.is_empty() {
-                continue;
-            }
-            if !first {
-                p.text().push_str(render::list_separator(format));
-            }
-            first = false;
-            render::app_open(p.text(), format, &app.name);
-            for (m, c) in chunks.into_iter().enumerate() {
-                if m > 0 {
-                    p.text().push_str(render::list_separator(format));
-                }
-                p.push_chunk(c);
-            }
-            render::app_close(p.text(), format);
-        }
-        render::apps_close(p.text(), format);
-        p
+    /// The status counts behind `apps__hashcode`.
+    #[cfg(test)]
+    pub(crate) fn status_counts(&self) -> StatusCounts {
+        lock(&self.inner.write).counts
     }
 
-    /// `GET /apps/{APP}`; `NotFound` when the application has no instance.
-    pub(crate) fn app_listing(
-        &self,
-        app: &str,
-        format: Format,
-        gzip: bool,
-    ) -> Result<Pieces, RegistryError> {
-        let a = self.app(app).ok_or_else(|| not_found_app(app))?;
-        let chunks = ready_chunks(&a, format, false);
-        if chunks.is_empty() {
-            return Err(not_found_app(app));
-        }
-        if gzip {
-            par_map(&chunks, |c| c.deflated().is_some());
-        }
-        let mut p = Pieces::default();
-        render::single_app_open(p.text(), format);
-        render::app_open(p.text(), format, &a.name);
-        for (m, c) in chunks.into_iter().enumerate() {
-            if m > 0 {
-                p.text().push_str(render::list_separator(format));
-            }
-            p.push_chunk(c);
-        }
-        render::app_close(p.text(), format);
-        render::single_app_close(p.text(), format);
-        Ok(p)
-    }
-
-    /// `GET /vips/{vip}` and `GET /svips/{svip}`: the instances whose (secure) VIP address list
-    /// names it, grouped by application (possibly none).
-    pub(crate) fn vip_listing(&self, vip: &str, secure: bool, format: Format) -> Doc {
-        let version = self.version();
-        let mut groups: Vec<AppGroup> = Vec::new();
-        let mut counts = [0u64; 5];
-        for app in self.sorted_apps() {
-            let mut items: Vec<(Arc<InstanceRecord>, LeaseView)> = app
-                .slots()
-                .into_iter()
-                .filter_map(|s| {
-                    let rec = s.record.load_full();
-                    let list = if secure {
-                        rec.info.secure_vip_address.as_deref()
-                    } else {
-                        rec.info.vip_address.as_deref()
-                    };
-                    if !InstanceInfo::vip_matches(list, vip) {
-                        return None;
-                    }
-                    let lease = s.lease_view(&rec);
-                    Some((rec, lease))
-                })
-                .collect();
-            if items.is_empty() {
-                continue;
-            }
-            items.sort_by(|a, b| a.0.info.instance_id.cmp(&b.0.info.instance_id));
-            for (r, _) in &items {
-                counts[r.info.status.index()] += 1;
-            }
-            groups.push((app.name.clone(), items));
-        }
-        Doc::new(render_groups(
-            format,
-            version,
-            &render::hashcode(&counts),
-            &groups,
-        ))
-    }
-
-    /// `GET /apps/delta`: the changes of the retention window, each instance once with its
-    /// latest state, grouped by application, and the hash code of the whole registry. An
-    /// application's part is rendered again only when its queued changes changed.
-    pub(crate) fn delta_listing(&self, format: Format, gzip: bool) -> Vec<Bytes> {
+    /// Runs `f` on the delta queue trimmed to the retention window, under the write lock (so
+    /// `f` sees the queue, the version and the counts of one moment; it must be quick).
+    pub(crate) fn with_delta<R>(&self, f: impl FnOnce(&DeltaQueue, u64, &StatusCounts) -> R) -> R {
         let now = self.now();
-        let cache = &self.inner.delta_chunks[usize::from(format == Format::Xml)];
-        let body_cache =
-            &self.inner.delta_bodies[usize::from(format == Format::Xml) * 2 + usize::from(gzip)];
-        // (application, first seq, last seq, cached chunk or the items to render)
-        type Part = (
-            String,
-            u64,
-            u64,
-            Result<Arc<Chunk>, Vec<(Arc<InstanceRecord>, Arc<InstanceSlot>)>>,
-        );
-        let (key, hash, parts) = {
-            let mut w = lock(&self.inner.write);
-            self.trim_delta(&mut w, now);
-            let key = (self.version(), w.delta.len());
-            if let Some((v, n, body)) = lock(body_cache).as_ref()
-                && (*v, *n) == key
-            {
-                return body.clone();
-            }
-            let mut cached = lock(cache);
-            cached.retain(|app, _| w.delta.by_app.contains_key(app));
-            let parts: Vec<Part> = w
-                .delta
-                .by_app
-                .iter()
-                .filter_map(|(app, items)| {
-                    let first = items.front()?.seq;
-                    let last = items.back()?.seq;
-                    let chunk = match cached.get(app) {
-                        Some(c) if c.first == first && c.last == last => Ok(Arc::clone(&c.chunk)),
-                        _ => Err(items
-                            .iter()
-                            .map(|d| (Arc::clone(&d.record), Arc::clone(&d.slot)))
-                            .collect()),
-                    };
-                    Some((app.clone(), first, last, chunk))
-                })
-                .collect();
-            (key, render::hashcode(&w.counts), parts)
-        };
-        let version = key.0;
-        let chunks: Vec<Arc<Chunk>> = par_map(&parts, |(_, _, _, c)| {
-            let chunk = match c {
-                Ok(chunk) => Arc::clone(chunk),
-                Err(items) => Arc::new(render_delta_app(format, items)),
-            };
-            if gzip {
-                chunk.deflated();
-            }
-            chunk
-        });
-        {
-            let mut cached = lock(cache);
-            for ((app, first, last, was), chunk) in parts.iter().zip(&chunks) {
-                if was.is_err() {
-                    cached.insert(
-                        app.clone(),
-                        DeltaChunk {
-                            first: *first,
-                            last: *last,
-                            chunk: Arc::clone(chunk),
-                        },
-                    );
-                }
-            }
-        }
-        let mut p = Pieces::default();
-        render::apps_open(p.text(), format, version, &hash);
-        for (n, ((app, ..), chunk)) in parts.iter().zip(chunks).enumerate() {
-            if n > 0 {
-                p.text().push_str(render::list_separator(format));
-            }
-            render::app_open(p.text(), format, app);
-            p.push_chunk(chunk);
-            render::app_close(p.text(), format);
-        }
-        render::apps_close(p.text(), format);
-        let body = p.into_body(gzip);
-        *lock(body_cache) = Some((key.0, key.1, body.clone()));
-        body
+        let mut w = lock(&self.inner.write);
+        self.trim_delta(&mut w, now);
+        f(&w.delta, self.version(), &w.counts)
+    }
+
+    /// Drops delta queue entries older than the retention window.
+    pub(crate) fn trim_delta_queue(&self) {
+        let now = self.now();
+        let mut w = lock(&self.inner.write);
+        self.trim_delta(&mut w, now);
+    }
+
+    /// Renewals in the last 60 seconds.
+    pub(crate) fn renewals_last_minute(&self) -> u64 {
+        self.inner.renewals.last_minute(self.now())
+    }
+
+    /// The expected renewal rate.
+    pub(crate) fn renewal_state(&self) -> RenewalState {
+        lock(&self.inner.write).renewal
+    }
+
+    /// Changes the expected renewal rate under the write lock.
+    pub(crate) fn update_renewal_state(&self, f: impl FnOnce(&mut RenewalState)) {
+        f(&mut lock(&self.inner.write).renewal);
     }
 
     /// Applications and instances for the dashboard: `(app, [(record, slot)])`, sorted.
@@ -1358,37 +735,55 @@ impl EurekaRegistry {
             .collect()
     }
 
-    /// Every lease, for eviction: `(app, id, slot)`.
-    /// The leases that have expired at `now`; names are cloned only for those, so a scan of
-    /// 100,000 live leases allocates nothing.
-    pub(crate) fn expired_slots(&self, now: u64) -> Vec<(String, String, Arc<InstanceSlot>)> {
+    /// The leases that have expired at `now`: `(app, id, slot)`; names are cloned only for
+    /// those, so a scan of 100,000 live leases allocates nothing.
+    pub(crate) fn expired_leases(&self, now: u64) -> Vec<ExpiredLease> {
         let mut out = Vec::new();
         for a in self.sorted_apps() {
-            let map = read(&a.instances);
-            for (id, s) in map.iter().filter(|(_, s)| s.is_expired(now)) {
-                out.push((a.name.clone(), id.clone(), Arc::clone(s)));
-            }
+            a.for_each(|id, s| {
+                if s.is_expired(now) {
+                    out.push((a.name.clone(), id.to_string(), Arc::clone(s)));
+                }
+            });
         }
         out
     }
 
+    /// Removes these leases if each is still the one held and still expired at `now` (a
+    /// heartbeat may have come in since the scan); returns `(app, id)` of those removed.
+    /// Evictions do not lower the expected client count.
+    pub(crate) fn evict(&self, leases: Vec<ExpiredLease>, now: u64) -> Vec<(String, String)> {
+        let mut evicted = Vec::new();
+        let mut w = lock(&self.inner.write);
+        for (app, id, slot) in leases {
+            if slot.is_expired(now)
+                && self
+                    .cancel_locked(&mut w, &app, &id, now, false, Some(&slot))
+                    .is_ok()
+            {
+                evicted.push((app, id));
+            }
+        }
+        evicted
+    }
+
     /// Counters for `/status` and the dashboard.
-    pub fn stats(&self) -> RegistryStats {
+    pub(crate) fn stats(&self) -> RegistryStats {
         let now = self.now();
-        let (expected, threshold, delta_len) = {
+        let (renewal, delta_len) = {
             let w = lock(&self.inner.write);
-            (w.expected_clients, w.renews_threshold, w.delta.len())
+            (w.renewal, w.delta.len())
         };
         let renews = self.inner.renewals.last_minute(now);
-        let sp = self.inner.config.self_preservation;
+        let cfg = &self.inner.config;
         RegistryStats {
             apps: self.inner.apps.len(),
             instances: self.instance_count(),
             renews_last_min: renews,
-            renews_threshold: threshold,
-            expected_clients: expected,
-            self_preservation_enabled: sp,
-            lease_expiration_enabled: !sp || (threshold > 0 && renews > threshold),
+            renews_threshold: renewal.renews_threshold,
+            expected_clients: renewal.expected_clients,
+            self_preservation_enabled: cfg.self_preservation,
+            lease_expiration_enabled: renewal.expiration_enabled(cfg, renews),
             version: self.version(),
             delta_queue_len: delta_len,
             uptime: Duration::from_millis(now.saturating_sub(self.inner.started_ms)),
@@ -1396,199 +791,23 @@ impl EurekaRegistry {
     }
 }
 
-fn render_groups(format: Format, version: u64, hash: &str, groups: &[AppGroup]) -> Bytes {
-    let bodies: Vec<String> = par_map(groups, |(name, items)| {
-        let mut out = String::with_capacity(64 + items.len() * 1200);
-        render::app_open(&mut out, format, name);
-        for (m, (rec, lease)) in items.iter().enumerate() {
-            if m > 0 {
-                out.push_str(render::list_separator(format));
-            }
-            render::instance(&mut out, format, &rec.info, lease);
-        }
-        render::app_close(&mut out, format);
-        out
-    });
-    let mut out = String::with_capacity(256 + bodies.iter().map(String::len).sum::<usize>());
-    render::apps_open(&mut out, format, version, hash);
-    for (n, body) in bodies.iter().enumerate() {
-        if n > 0 {
-            out.push_str(render::list_separator(format));
-        }
-        out.push_str(body);
-    }
-    render::apps_close(&mut out, format);
-    Bytes::from(out)
-}
-
-/// One application's part of the delta: each instance once (its latest change), by id.
-fn render_delta_app(format: Format, items: &[(Arc<InstanceRecord>, Arc<InstanceSlot>)]) -> Chunk {
-    let mut latest: HashMap<&str, usize> = HashMap::with_capacity(items.len());
-    for (n, (rec, _)) in items.iter().enumerate() {
-        latest.insert(rec.info.instance_id.as_str(), n);
-    }
-    let mut keep: Vec<usize> = latest.into_values().collect();
-    keep.sort_by(|a, b| {
-        items[*a]
-            .0
-            .info
-            .instance_id
-            .cmp(&items[*b].0.info.instance_id)
-    });
-    let mut out = String::with_capacity(keep.len() * 1200);
-    for (m, n) in keep.iter().enumerate() {
-        if m > 0 {
-            out.push_str(render::list_separator(format));
-        }
-        let (rec, slot) = &items[*n];
-        render::instance(&mut out, format, &rec.info, &slot.lease_view(rec));
-    }
-    Chunk {
-        plain: Bytes::from(out),
-        counts: [0; 5],
-        len: keep.len(),
-        deflated: OnceLock::new(),
-    }
-}
-
-/// An application's non-empty chunks, deflated already when `gzip`.
-fn ready_chunks(app: &AppSlot, format: Format, gzip: bool) -> Vec<Arc<Chunk>> {
-    let chunks: Vec<Arc<Chunk>> = app
-        .chunks(format)
-        .into_iter()
-        .filter(|c| c.len > 0)
-        .collect();
-    if gzip {
-        for c in &chunks {
-            c.deflated();
-        }
-    }
-    chunks
-}
-
-/// Netflix's `numberOfRenewsPerMinThreshold`.
-pub(crate) fn renews_threshold(cfg: &EurekaConfig, expected_clients: u64) -> u64 {
-    let interval = f64::from(cfg.expected_renewal_interval_secs.max(1));
-    let v = expected_clients as f64 * (60.0 / interval) * cfg.renewal_percent_threshold;
-    if v.is_finite() && v > 0.0 {
-        v as u64
-    } else {
-        0
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::eureka::ManualClock;
+    use crate::eureka::render;
 
-    pub(crate) fn info(app: &str, id: &str, ip: &str) -> InstanceInfo {
+    fn info(app: &str, id: &str, ip: &str) -> InstanceInfo {
         InstanceInfo::new(app, id, id, ip, 8080)
-    }
-
-    fn registry() -> (EurekaRegistry, Arc<ManualClock>) {
-        let clock = Arc::new(ManualClock::new(1_700_000_000_000));
-        (
-            EurekaRegistry::with_clock(EurekaConfig::default(), clock.clone()),
-            clock,
-        )
-    }
-
-    #[test]
-    fn bits_and_groups() {
-        assert_eq!(desired_bits(0), 0);
-        assert_eq!(desired_bits(1024), 0);
-        assert_eq!(desired_bits(1025), 2);
-        assert_eq!(desired_bits(100_000), 8);
-        assert_eq!(desired_bits(10_000_000), 10);
-        for id in ["a", "b", "10.0.0.1:x:80"] {
-            assert_eq!(group_of(id, 0), 0);
-            assert!(group_of(id, 8) < 256);
-        }
-    }
-
-    #[test]
-    fn dns_view_follows_changes_and_expiry() {
-        let (r, clock) = registry();
-        assert!(r.dns_app("orders").is_none());
-        let s0 = r.serial();
-        r.register(info("ORDERS", "b", "10.0.0.2")).unwrap();
-        r.register(info("ORDERS", "a", "10.0.0.1")).unwrap();
-        r.register(info("ORDERS", "bad-ip", "not-an-ip")).unwrap();
-        assert!(r.serial() > s0);
-        let v = r.dns_app("orders").unwrap();
-        let hosts: Vec<&str> = v.instances.iter().map(|i| i.host_name.as_str()).collect();
-        assert_eq!(hosts, ["a", "b"]);
-        assert_eq!(v.instances[0].port, Some(8080));
-        assert_eq!(v.instances[0].secure_port, None);
-        // Same Arc while nothing changes.
-        assert!(Arc::ptr_eq(&v, &r.dns_app("orders").unwrap()));
-        // Status change removes it.
-        r.set_status_override("ORDERS", "a", Status::OutOfService, None)
-            .unwrap();
-        assert_eq!(r.dns_app("orders").unwrap().instances.len(), 1);
-        // Expiry removes it before eviction; a renewal brings it back.
-        clock.advance(Duration::from_secs(60));
-        r.renew("ORDERS", "bad-ip", None).unwrap();
-        clock.advance(Duration::from_secs(31));
-        assert!(r.dns_app("orders").is_none());
-        r.renew("ORDERS", "b", None).unwrap();
-        assert_eq!(r.dns_app("orders").unwrap().instances.len(), 1);
-        r.cancel("ORDERS", "b").unwrap();
-        assert!(r.dns_app("orders").is_none());
     }
 
     #[test]
     fn hashcode_and_counts_track_changes() {
-        let (r, _) = registry();
+        let clock = Arc::new(ManualClock::new(1_700_000_000_000));
+        let r = Registry::new(EurekaConfig::default(), clock, Vec::new());
         r.register(info("A", "1", "10.0.0.1")).unwrap();
         r.register(info("A", "2", "10.0.0.2")).unwrap();
         r.set_status_override("A", "2", Status::Down, None).unwrap();
-        let w = lock(&r.inner.write);
-        assert_eq!(render::hashcode(&w.counts), "DOWN_1_UP_1_");
-    }
-
-    #[test]
-    fn render_cache_sees_every_change() {
-        let (r, _) = registry();
-        for n in 0..1500 {
-            r.register(info("BIG", &format!("i{n}"), "10.0.0.1"))
-                .unwrap();
-        }
-        let text = |r: &EurekaRegistry| -> String {
-            let parts = r.full_listing(Format::Json, false).into_plain();
-            String::from_utf8(parts.concat()).unwrap()
-        };
-        let v: serde_json::Value = serde_json::from_str(&text(&r)).unwrap();
-        assert_eq!(
-            v["applications"]["application"][0]["instance"]
-                .as_array()
-                .unwrap()
-                .len(),
-            1500
-        );
-        r.set_status_override("BIG", "i7", Status::Down, None)
-            .unwrap();
-        r.cancel("BIG", "i8").unwrap();
-        let v: serde_json::Value = serde_json::from_str(&text(&r)).unwrap();
-        let insts = v["applications"]["application"][0]["instance"]
-            .as_array()
-            .unwrap();
-        assert_eq!(insts.len(), 1499);
-        assert!(
-            insts
-                .iter()
-                .any(|i| i["instanceId"] == "i7" && i["status"] == "DOWN")
-        );
-        assert!(!insts.iter().any(|i| i["instanceId"] == "i8"));
-        assert_eq!(v["applications"]["apps__hashcode"], "DOWN_1_UP_1498_");
-    }
-
-    #[test]
-    fn threshold_formula() {
-        let cfg = EurekaConfig::default();
-        assert_eq!(renews_threshold(&cfg, 1), 1);
-        assert_eq!(renews_threshold(&cfg, 11), 18);
-        assert_eq!(renews_threshold(&cfg, 0), 0);
+        assert_eq!(render::hashcode(&r.status_counts()), "DOWN_1_UP_1_");
     }
 }

@@ -3,11 +3,64 @@
 //! elements becomes `$`) and escaping for the hand-written XML output.
 
 use quick_xml::Reader;
+use quick_xml::encoding::EncodingError;
+use quick_xml::events::attributes::AttrError;
 use quick_xml::events::{BytesStart, Event};
 use serde_json::{Map, Value};
 
 /// Deepest element nesting accepted (Eureka documents are 4 levels deep).
 const MAX_DEPTH: usize = 64;
+
+/// Why an XML document was refused (the message of a 400 answer).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum XmlError {
+    #[error("malformed XML at byte {position}: {source}")]
+    Syntax {
+        position: u64,
+        #[source]
+        source: quick_xml::Error,
+    },
+    #[error("element name is not UTF-8")]
+    ElementName,
+    #[error("bad attribute in <{element}>: {source}")]
+    Attribute {
+        element: String,
+        #[source]
+        source: AttrError,
+    },
+    #[error("attribute name is not UTF-8")]
+    AttributeName,
+    #[error("bad attribute value in <{element}>: {source}")]
+    AttributeValue {
+        element: String,
+        #[source]
+        source: quick_xml::Error,
+    },
+    #[error("malformed XML: more than one root element")]
+    SecondRoot,
+    #[error("XML nested deeper than {MAX_DEPTH} elements")]
+    TooDeep,
+    #[error("malformed XML: unexpected end tag")]
+    UnexpectedEnd,
+    #[error("malformed XML text: {0}")]
+    Text(#[source] EncodingError),
+    #[error("malformed XML CDATA: {0}")]
+    CData(#[source] EncodingError),
+    #[error("malformed XML character reference: {0}")]
+    CharRef(#[source] quick_xml::Error),
+    #[error("malformed XML entity: {0}")]
+    Entity(#[source] EncodingError),
+    #[error("malformed XML: unknown entity &{0};")]
+    UnknownEntity(String),
+    #[error("XML DOCTYPE is not accepted")]
+    DocType,
+    #[error("malformed XML: document ends inside an element")]
+    Unclosed,
+    #[error("malformed XML: no root element")]
+    NoRoot,
+    #[error("malformed XML: text outside the root element")]
+    TextOutsideRoot,
+}
 
 struct Frame {
     name: String,
@@ -17,21 +70,27 @@ struct Frame {
 }
 
 impl Frame {
-    fn new(start: &BytesStart<'_>) -> Result<Self, String> {
+    fn new(start: &BytesStart<'_>) -> Result<Self, XmlError> {
         let name = std::str::from_utf8(start.name().as_ref())
-            .map_err(|_| "element name is not UTF-8".to_string())?
+            .map_err(|_| XmlError::ElementName)?
             .to_string();
         let mut fields = Map::new();
         for attr in start.attributes() {
-            let attr = attr.map_err(|e| format!("bad attribute in <{name}>: {e}"))?;
-            let key = std::str::from_utf8(attr.key.as_ref())
-                .map_err(|_| "attribute name is not UTF-8".to_string())?;
+            let attr = attr.map_err(|source| XmlError::Attribute {
+                element: name.clone(),
+                source,
+            })?;
+            let key =
+                std::str::from_utf8(attr.key.as_ref()).map_err(|_| XmlError::AttributeName)?;
             if key == "xmlns" || key.starts_with("xmlns:") {
                 continue;
             }
             let value = attr
                 .unescape_value()
-                .map_err(|e| format!("bad attribute value in <{name}>: {e}"))?;
+                .map_err(|source| XmlError::AttributeValue {
+                    element: name.clone(),
+                    source,
+                })?;
             fields.insert(format!("@{key}"), Value::String(value.into_owned()));
         }
         Ok(Self {
@@ -58,21 +117,22 @@ impl Frame {
 }
 
 /// Parses an XML document into `(root element name, root value)`.
-pub(crate) fn parse(input: &str) -> Result<(String, Value), String> {
+pub(crate) fn parse(input: &str) -> Result<(String, Value), XmlError> {
     let mut reader = Reader::from_str(input);
     let mut stack: Vec<Frame> = Vec::new();
     let mut root: Option<(String, Value)> = None;
     loop {
-        let event = reader
-            .read_event()
-            .map_err(|e| format!("malformed XML at byte {}: {e}", reader.error_position()))?;
+        let event = reader.read_event().map_err(|source| XmlError::Syntax {
+            position: reader.error_position(),
+            source,
+        })?;
         match event {
             Event::Start(start) => {
                 if root.is_some() {
-                    return Err("malformed XML: more than one root element".to_string());
+                    return Err(XmlError::SecondRoot);
                 }
                 if stack.len() >= MAX_DEPTH {
-                    return Err(format!("XML nested deeper than {MAX_DEPTH} elements"));
+                    return Err(XmlError::TooDeep);
                 }
                 if let Some(parent) = stack.last_mut() {
                     parent.has_children = true;
@@ -81,7 +141,7 @@ pub(crate) fn parse(input: &str) -> Result<(String, Value), String> {
             }
             Event::Empty(start) => {
                 if root.is_some() {
-                    return Err("malformed XML: more than one root element".to_string());
+                    return Err(XmlError::SecondRoot);
                 }
                 let frame = Frame::new(&start)?;
                 close(frame, &mut stack, &mut root);
@@ -89,32 +149,23 @@ pub(crate) fn parse(input: &str) -> Result<(String, Value), String> {
             Event::End(_) => {
                 // quick-xml checks that end names match.
                 let Some(frame) = stack.pop() else {
-                    return Err("malformed XML: unexpected end tag".to_string());
+                    return Err(XmlError::UnexpectedEnd);
                 };
                 close(frame, &mut stack, &mut root);
             }
             Event::Text(text) => {
-                let text = text
-                    .xml10_content()
-                    .map_err(|e| format!("malformed XML text: {e}"))?;
+                let text = text.xml10_content().map_err(XmlError::Text)?;
                 push_text(&mut stack, &text)?;
             }
             Event::CData(data) => {
-                let data = data
-                    .decode()
-                    .map_err(|e| format!("malformed XML CDATA: {e}"))?;
+                let data = data.decode().map_err(XmlError::CData)?;
                 push_text(&mut stack, &data)?;
             }
             Event::GeneralRef(r) => {
-                let resolved = match r
-                    .resolve_char_ref()
-                    .map_err(|e| format!("malformed XML character reference: {e}"))?
-                {
+                let resolved = match r.resolve_char_ref().map_err(XmlError::CharRef)? {
                     Some(c) => c,
                     None => {
-                        let name = r
-                            .decode()
-                            .map_err(|e| format!("malformed XML entity: {e}"))?;
+                        let name = r.decode().map_err(XmlError::Entity)?;
                         match name.as_ref() {
                             "lt" => '<',
                             "gt" => '>',
@@ -122,7 +173,7 @@ pub(crate) fn parse(input: &str) -> Result<(String, Value), String> {
                             "apos" => '\'',
                             "quot" => '"',
                             other => {
-                                return Err(format!("malformed XML: unknown entity &{other};"));
+                                return Err(XmlError::UnknownEntity(other.to_string()));
                             }
                         }
                     }
@@ -130,15 +181,15 @@ pub(crate) fn parse(input: &str) -> Result<(String, Value), String> {
                 let mut buf = [0u8; 4];
                 push_text(&mut stack, resolved.encode_utf8(&mut buf))?;
             }
-            Event::DocType(_) => return Err("XML DOCTYPE is not accepted".to_string()),
+            Event::DocType(_) => return Err(XmlError::DocType),
             Event::Decl(_) | Event::Comment(_) | Event::PI(_) => {}
             Event::Eof => break,
         }
     }
     if !stack.is_empty() {
-        return Err("malformed XML: document ends inside an element".to_string());
+        return Err(XmlError::Unclosed);
     }
-    root.ok_or_else(|| "malformed XML: no root element".to_string())
+    root.ok_or(XmlError::NoRoot)
 }
 
 fn close(frame: Frame, stack: &mut [Frame], root: &mut Option<(String, Value)>) {
@@ -152,14 +203,14 @@ fn close(frame: Frame, stack: &mut [Frame], root: &mut Option<(String, Value)>) 
     }
 }
 
-fn push_text(stack: &mut [Frame], text: &str) -> Result<(), String> {
+fn push_text(stack: &mut [Frame], text: &str) -> Result<(), XmlError> {
     match stack.last_mut() {
         Some(frame) => {
             frame.text.push_str(text);
             Ok(())
         }
         None if text.trim().is_empty() => Ok(()),
-        None => Err("malformed XML: text outside the root element".to_string()),
+        None => Err(XmlError::TextOutsideRoot),
     }
 }
 
@@ -286,7 +337,7 @@ mod tests {
             assert!(parse(bad).is_err(), "{bad:?} should fail");
         }
         let deep = "<a>".repeat(100) + &"</a>".repeat(100);
-        assert!(parse(&deep).unwrap_err().contains("deeper"));
+        assert!(parse(&deep).unwrap_err().to_string().contains("deeper"));
     }
 
     #[test]

@@ -86,7 +86,7 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
         if !others.is_empty() {
             tracing::info!(peers = ?others.iter().map(ToString::to_string).collect::<Vec<_>>(), "eureka: replicating to peers");
         }
-        registry::eureka::replication::start(http_registry.clone(), others, shutdown.clone());
+        http_registry.start_replication(others, shutdown.clone());
         tokio::spawn(async move {
             if let Err(error) = registry::eureka::serve(http_registry, listener, shutdown).await {
                 tracing::error!(%error, "eureka HTTP server stopped");

@@ -29,8 +29,9 @@ use super::auth;
 use super::error::ApiError;
 use super::negotiate::{self, doc_response, empty, response_format};
 use crate::eureka::decode::{BodyFormat, decode_instance};
+use crate::eureka::listing::Doc;
 use crate::eureka::model::Status;
-use crate::eureka::registry::{Doc, Origin};
+use crate::eureka::registry::Origin;
 use crate::eureka::render::{self, Format};
 use crate::eureka::replication::{self, Action};
 use crate::eureka::{EurekaRegistry, dashboard};
@@ -298,7 +299,7 @@ pub(crate) async fn dispatch(
                 let format = BodyFormat::detect(content_type, &bytes);
                 let info =
                     decode_instance(&bytes, format, &app, registry.now(), cfg.default_lease_secs)
-                        .map_err(ApiError::BadRequest)?;
+                        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
                 if replication {
                     registry.register_from(info, Origin::Peer)?;
                 } else {
@@ -408,9 +409,9 @@ pub(crate) async fn dispatch(
             }
             let bytes = read_body(&headers, body, MAX_BATCH_BYTES.max(cfg.max_body_bytes)).await?;
             let reg = registry.clone();
-            let out = blocking(move || replication::apply_batch(&reg, &bytes))
+            let out = blocking(move || replication::apply_batch(reg.core(), &bytes))
                 .await?
-                .map_err(ApiError::BadRequest)?;
+                .map_err(|e| ApiError::BadRequest(e.to_string()))?;
             Ok(negotiate::text_response(
                 &headers,
                 Format::Json.content_type(),
@@ -439,7 +440,7 @@ fn peer_heartbeat_response(
     id: &str,
     ts: Option<u64>,
 ) -> Response {
-    let (code, entity) = replication::peer_heartbeat(registry, app, id, ts);
+    let (code, entity) = replication::peer_heartbeat(registry.core(), app, id, ts);
     let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     match entity {
         Some(body) => {

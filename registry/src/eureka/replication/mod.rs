@@ -17,11 +17,13 @@ use serde_json::Value;
 use tokio::sync::Notify;
 
 use super::decode::{BodyFormat, decode_instance};
+use super::locks::lock;
 use super::model::Status;
-use super::registry::{EurekaRegistry, Origin, RegistryError, lock};
+use super::registry::{Origin, Registry, RegistryError};
 use super::render::{self, json_str};
 
-pub use peer::{PeerUrl, start};
+pub(crate) use peer::spawn;
+pub use peer::{PeerUrl, PeerUrlError};
 
 /// Items waiting beyond this are dropped, oldest first (a peer down for a long time must not
 /// grow memory without bound; heartbeats repair it later).
@@ -129,52 +131,48 @@ impl Outbox {
             peer.push(item.clone());
         }
     }
+
+    /// Queue a client's change to this instance for every peer.
+    pub(crate) fn queue(&self, registry: &Registry, action: Action, app: &str, id: &str) {
+        self.push(out_item(registry, action, app, id));
+    }
 }
 
-impl EurekaRegistry {
-    /// Queue a client's change for the peers (nothing when replication is off).
-    pub(crate) fn replicate(&self, action: Action, app: &str, id: &str) {
-        if let Some(outbox) = self.inner.outbox.get() {
-            outbox.push(self.out_item(action, app, id));
+/// The wire form of a change to this instance, with its current state.
+pub(crate) fn out_item(registry: &Registry, action: Action, app: &str, id: &str) -> OutItem {
+    let json = match registry.instance(app, id) {
+        Ok((rec, lease)) => {
+            let mut json = String::with_capacity(1024);
+            item_head(&mut json, action, &rec.info.app, id);
+            let _ = write!(
+                json,
+                ",\"lastDirtyTimestamp\":{},\"status\":",
+                rec.info.last_dirty_timestamp
+            );
+            json_str(&mut json, rec.info.status.as_str());
+            json.push_str(",\"overriddenStatus\":");
+            json_str(
+                &mut json,
+                rec.override_status.unwrap_or(Status::Unknown).as_str(),
+            );
+            json.push_str(",\"instanceInfo\":");
+            render::json_instance(&mut json, &rec.info, &lease);
+            json.push('}');
+            json
         }
-    }
-
-    /// The wire form of a change to this instance, with its current state.
-    pub(crate) fn out_item(&self, action: Action, app: &str, id: &str) -> OutItem {
-        let json = match self.instance(app, id) {
-            Ok((rec, lease)) => {
-                let mut json = String::with_capacity(1024);
-                item_head(&mut json, action, &rec.info.app, id);
-                let _ = write!(
-                    json,
-                    ",\"lastDirtyTimestamp\":{},\"status\":",
-                    rec.info.last_dirty_timestamp
-                );
-                json_str(&mut json, rec.info.status.as_str());
-                json.push_str(",\"overriddenStatus\":");
-                json_str(
-                    &mut json,
-                    rec.override_status.unwrap_or(Status::Unknown).as_str(),
-                );
-                json.push_str(",\"instanceInfo\":");
-                render::json_instance(&mut json, &rec.info, &lease);
-                json.push('}');
-                json
-            }
-            // Cancelled: the item needs only its names.
-            Err(_) => {
-                let mut json = String::new();
-                item_head(&mut json, action, app, id);
-                json.push('}');
-                json
-            }
-        };
-        OutItem {
-            action,
-            app: app.to_string(),
-            id: id.to_string(),
-            json,
+        // Cancelled: the item needs only its names.
+        Err(_) => {
+            let mut json = String::new();
+            item_head(&mut json, action, app, id);
+            json.push('}');
+            json
         }
+    };
+    OutItem {
+        action,
+        app: app.to_string(),
+        id: id.to_string(),
+        json,
     }
 }
 
@@ -213,7 +211,7 @@ fn text<'a>(item: &'a Value, key: &str) -> Option<&'a str> {
 }
 
 /// The status code and optional instance body for one received item.
-fn apply_item(registry: &EurekaRegistry, item: &Value) -> (u16, Option<String>) {
+fn apply_item(registry: &Registry, item: &Value) -> (u16, Option<String>) {
     let (Some(action), Some(app), Some(id)) = (
         text(item, "action").and_then(Action::parse),
         text(item, "appName").map(str::to_uppercase),
@@ -235,17 +233,20 @@ fn apply_item(registry: &EurekaRegistry, item: &Value) -> (u16, Option<String>) 
                 return (400, None);
             };
             let cfg = registry.config();
-            match serde_json::to_vec(info)
-                .map_err(|e| e.to_string())
-                .and_then(|bytes| {
-                    decode_instance(
-                        &bytes,
-                        BodyFormat::Json,
-                        &app,
-                        registry.now(),
-                        cfg.default_lease_secs,
-                    )
-                }) {
+            let bytes = match serde_json::to_vec(info) {
+                Ok(bytes) => bytes,
+                Err(error) => {
+                    tracing::debug!(%error, app, id, "eureka: a peer's registration is malformed");
+                    return (400, None);
+                }
+            };
+            match decode_instance(
+                &bytes,
+                BodyFormat::Json,
+                &app,
+                registry.now(),
+                cfg.default_lease_secs,
+            ) {
                 Ok(info) => (code(registry.register_from(info, Origin::Peer)), None),
                 Err(error) => {
                     tracing::debug!(%error, app, id, "eureka: a peer's registration is malformed");
@@ -269,7 +270,7 @@ fn apply_item(registry: &EurekaRegistry, item: &Value) -> (u16, Option<String>) 
 /// A heartbeat from a peer: 404 when unknown (the peer then registers it), 409 with this node's
 /// copy when that is newer than the peer's (the peer then takes it), else 200.
 pub(crate) fn peer_heartbeat(
-    registry: &EurekaRegistry,
+    registry: &Registry,
     app: &str,
     id: &str,
     ts: Option<u64>,
@@ -287,11 +288,22 @@ pub(crate) fn peer_heartbeat(
     }
 }
 
+/// Why a replication batch was refused as a whole (a 400 answer; its items are not looked at).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BatchError {
+    /// The body is not JSON.
+    #[error("malformed JSON: {0}")]
+    Json(#[source] serde_json::Error),
+    /// The body is JSON, but not a batch.
+    #[error("expected {{\"replicationList\":[...]}}")]
+    NotABatch,
+}
+
 /// `POST /peerreplication/batch/`: apply every item, answer a code (and an entity) for each.
-pub(crate) fn apply_batch(registry: &EurekaRegistry, body: &[u8]) -> Result<String, String> {
-    let root: Value = serde_json::from_slice(body).map_err(|e| format!("malformed JSON: {e}"))?;
+pub(crate) fn apply_batch(registry: &Registry, body: &[u8]) -> Result<String, BatchError> {
+    let root: Value = serde_json::from_slice(body).map_err(BatchError::Json)?;
     let Some(items) = root.get("replicationList").and_then(Value::as_array) else {
-        return Err("expected {\"replicationList\":[...]}".to_string());
+        return Err(BatchError::NotABatch);
     };
     let mut out = String::from("{\"responseList\":[");
     for (i, item) in items.iter().enumerate() {

@@ -12,9 +12,9 @@ use serde_json::Value;
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
-use super::{Action, BATCH_WAIT, OutItem, Outbox, PeerQueue, batch_body};
+use super::{Action, BATCH_WAIT, OutItem, Outbox, batch_body, out_item};
 use crate::eureka::decode::{BodyFormat, decode_instance};
-use crate::eureka::registry::{EurekaRegistry, Origin};
+use crate::eureka::registry::{Origin, Registry};
 
 /// How long one request to a peer may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -31,31 +31,106 @@ pub struct PeerUrl {
     pub path: String,
 }
 
+/// Why a peer URL was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PeerUrlError {
+    /// Not `http://...`.
+    #[error("{url:?}: peers are http:// URLs (https is not supported)")]
+    NotHttp {
+        /// The URL as given.
+        url: String,
+    },
+    /// The port is not a number from 0 to 65535.
+    #[error("{url:?}: bad port {port:?}")]
+    BadPort {
+        /// The URL as given.
+        url: String,
+        /// The port as given.
+        port: String,
+        /// Why it did not parse, when it looked like a port at all.
+        #[source]
+        source: Option<std::num::ParseIntError>,
+    },
+    /// `[` without `]`.
+    #[error("{url:?}: unclosed [ in the host")]
+    UnclosedBracket {
+        /// The URL as given.
+        url: String,
+    },
+    /// An empty host.
+    #[error("{url:?}: no host")]
+    NoHost {
+        /// The URL as given.
+        url: String,
+    },
+}
+
+/// Why a request to a peer failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PeerError {
+    #[error("connect: {0}")]
+    Connect(#[source] std::io::Error),
+    #[error("handshake: {0}")]
+    Handshake(#[source] hyper::Error),
+    #[error("request: {0}")]
+    Request(#[source] hyper::http::Error),
+    #[error("send: {0}")]
+    Send(#[source] hyper::Error),
+    #[error("read: {0}")]
+    Read(#[source] hyper::Error),
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    /// The start-up copy: `GET /apps` did not answer 200.
+    #[error("GET /apps answered {0}")]
+    Status(u16),
+    /// The start-up copy: the answer is not JSON.
+    #[error("malformed JSON: {0}")]
+    Json(#[source] serde_json::Error),
+}
+
 impl PeerUrl {
-    pub fn parse(url: &str) -> Result<PeerUrl, String> {
+    pub fn parse(url: &str) -> Result<PeerUrl, PeerUrlError> {
         let rest = url
             .strip_prefix("http://")
-            .ok_or_else(|| format!("{url:?}: peers are http:// URLs (https is not supported)"))?;
+            .ok_or_else(|| PeerUrlError::NotHttp {
+                url: url.to_string(),
+            })?;
         let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
-        let bad_port = |p: &str| format!("{url:?}: bad port {p:?}");
+        let port_of = |p: &str| {
+            p.parse::<u16>().map_err(|e| PeerUrlError::BadPort {
+                url: url.to_string(),
+                port: p.to_string(),
+                source: Some(e),
+            })
+        };
         let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
             let (host, rest) = v6
                 .split_once(']')
-                .ok_or_else(|| format!("{url:?}: unclosed [ in the host"))?;
+                .ok_or_else(|| PeerUrlError::UnclosedBracket {
+                    url: url.to_string(),
+                })?;
             let port = match rest.strip_prefix(':') {
-                Some(p) => p.parse::<u16>().map_err(|_| bad_port(p))?,
+                Some(p) => port_of(p)?,
                 None if rest.is_empty() => 80,
-                None => return Err(bad_port(rest)),
+                None => {
+                    return Err(PeerUrlError::BadPort {
+                        url: url.to_string(),
+                        port: rest.to_string(),
+                        source: None,
+                    });
+                }
             };
             (host, port)
         } else {
             match authority.split_once(':') {
-                Some((host, p)) => (host, p.parse::<u16>().map_err(|_| bad_port(p))?),
+                Some((host, p)) => (host, port_of(p)?),
                 None => (authority, 80),
             }
         };
         if host.is_empty() {
-            return Err(format!("{url:?}: no host"));
+            return Err(PeerUrlError::NoHost {
+                url: url.to_string(),
+            });
         }
         let path = path.trim_end_matches('/');
         Ok(PeerUrl {
@@ -78,12 +153,12 @@ impl std::fmt::Display for PeerUrl {
 
 /// One HTTP/1.1 request to a peer, marked as replication; the status and body.
 async fn request(
-    registry: &EurekaRegistry,
+    registry: &Registry,
     peer: &PeerUrl,
     method: hyper::Method,
     path: &str,
     body: Option<String>,
-) -> Result<(u16, Bytes), String> {
+) -> Result<(u16, Bytes), PeerError> {
     // Peers share the registry's secret: present this server's own first credential.
     let authorization = registry
         .config()
@@ -93,12 +168,12 @@ async fn request(
     let exchange = async {
         let stream = TcpStream::connect((peer.host.as_str(), peer.port))
             .await
-            .map_err(|e| format!("connect: {e}"))?;
+            .map_err(PeerError::Connect)?;
         let _ = stream.set_nodelay(true);
         let (mut sender, connection) =
             hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
                 .await
-                .map_err(|e| format!("handshake: {e}"))?;
+                .map_err(PeerError::Handshake)?;
         tokio::spawn(async move {
             let _ = connection.await;
         });
@@ -116,56 +191,49 @@ async fn request(
         }
         let req = builder
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
-            .map_err(|e| format!("request: {e}"))?;
-        let resp = sender
-            .send_request(req)
-            .await
-            .map_err(|e| format!("send: {e}"))?;
+            .map_err(PeerError::Request)?;
+        let resp = sender.send_request(req).await.map_err(PeerError::Send)?;
         let status = resp.status().as_u16();
         let bytes = resp
             .into_body()
             .collect()
             .await
-            .map_err(|e| format!("read: {e}"))?
+            .map_err(PeerError::Read)?
             .to_bytes();
         Ok((status, bytes))
     };
     tokio::time::timeout(REQUEST_TIMEOUT, exchange)
         .await
-        .map_err(|_| format!("no answer within {REQUEST_TIMEOUT:?}"))?
+        .map_err(|_| PeerError::Timeout(REQUEST_TIMEOUT))?
 }
 
-/// Start replicating this registry's client changes to `peers`, and copy their registries.
-/// Called once per registry (a second call is ignored).
-pub fn start(registry: EurekaRegistry, peers: Vec<PeerUrl>, shutdown: CancellationToken) {
-    if peers.is_empty()
-        || registry
-            .inner
-            .outbox
-            .set(Arc::new(Outbox::new(peers.len())))
-            .is_err()
-    {
-        return;
-    }
+/// Starts the tasks that send `outbox`'s items (one queue per peer, in the order of `peers`)
+/// and copy the peers' registries into `registry`.
+pub(crate) fn spawn(
+    registry: Registry,
+    outbox: Arc<Outbox>,
+    peers: Vec<PeerUrl>,
+    shutdown: CancellationToken,
+) {
     tokio::spawn(sync_up(registry.clone(), peers.clone(), shutdown.clone()));
     for (index, peer) in peers.into_iter().enumerate() {
-        tokio::spawn(send_loop(registry.clone(), peer, index, shutdown.clone()));
+        tokio::spawn(send_loop(
+            registry.clone(),
+            Arc::clone(&outbox),
+            peer,
+            index,
+            shutdown.clone(),
+        ));
     }
-}
-
-fn queue(registry: &EurekaRegistry, index: usize) -> Option<&PeerQueue> {
-    registry.inner.outbox.get()?.peers.get(index)
 }
 
 async fn send_loop(
-    registry: EurekaRegistry,
+    registry: Registry,
+    outbox: Arc<Outbox>,
     peer: PeerUrl,
     index: usize,
     shutdown: CancellationToken,
 ) {
-    let Some(outbox) = registry.inner.outbox.get().cloned() else {
-        return;
-    };
     let Some(queue) = outbox.peers.get(index) else {
         return;
     };
@@ -180,12 +248,18 @@ async fn send_loop(
             if batch.is_empty() {
                 break;
             }
-            send_batch(&registry, &peer, index, &batch).await;
+            send_batch(&registry, &outbox, &peer, index, &batch).await;
         }
     }
 }
 
-async fn send_batch(registry: &EurekaRegistry, peer: &PeerUrl, index: usize, batch: &[OutItem]) {
+async fn send_batch(
+    registry: &Registry,
+    outbox: &Outbox,
+    peer: &PeerUrl,
+    index: usize,
+    batch: &[OutItem],
+) {
     let body = batch_body(batch);
     let (status, bytes) = match request(
         registry,
@@ -219,8 +293,8 @@ async fn send_batch(registry: &EurekaRegistry, peer: &PeerUrl, index: usize, bat
         match (item.action, code) {
             // The peer does not know the instance: register it there.
             (Action::Heartbeat, 404) => {
-                if let Some(queue) = queue(registry, index) {
-                    queue.push_front(registry.out_item(Action::Register, &item.app, &item.id));
+                if let Some(queue) = outbox.peers.get(index) {
+                    queue.push_front(out_item(registry, Action::Register, &item.app, &item.id));
                     queue.notify.notify_one();
                 }
             }
@@ -238,7 +312,7 @@ async fn send_batch(registry: &EurekaRegistry, peer: &PeerUrl, index: usize, bat
     }
 }
 
-fn take_peer_copy(registry: &EurekaRegistry, app: &str, instance: &Value) {
+fn take_peer_copy(registry: &Registry, app: &str, instance: &Value) {
     let Ok(bytes) = serde_json::to_vec(instance) else {
         return;
     };
@@ -260,7 +334,7 @@ fn take_peer_copy(registry: &EurekaRegistry, app: &str, instance: &Value) {
 }
 
 /// Copy every peer's registry (Netflix's `syncUp`), retrying while peers are still starting.
-async fn sync_up(registry: EurekaRegistry, peers: Vec<PeerUrl>, shutdown: CancellationToken) {
+async fn sync_up(registry: Registry, peers: Vec<PeerUrl>, shutdown: CancellationToken) {
     for peer in peers {
         for attempt in 1..=SYNC_ATTEMPTS {
             match copy_registry(&registry, &peer).await {
@@ -283,12 +357,12 @@ async fn sync_up(registry: EurekaRegistry, peers: Vec<PeerUrl>, shutdown: Cancel
 }
 
 /// `GET {peer}/apps` and register every instance as the peer's.
-async fn copy_registry(registry: &EurekaRegistry, peer: &PeerUrl) -> Result<usize, String> {
+async fn copy_registry(registry: &Registry, peer: &PeerUrl) -> Result<usize, PeerError> {
     let (status, bytes) = request(registry, peer, hyper::Method::GET, "/apps", None).await?;
     if status != 200 {
-        return Err(format!("GET /apps answered {status}"));
+        return Err(PeerError::Status(status));
     }
-    let root: Value = serde_json::from_slice(&bytes).map_err(|e| format!("malformed JSON: {e}"))?;
+    let root: Value = serde_json::from_slice(&bytes).map_err(PeerError::Json)?;
     let apps = root
         .get("applications")
         .and_then(|a| a.get("application"))

@@ -9,12 +9,12 @@ use super::*;
 use crate::eureka::model::InstanceInfo;
 use crate::eureka::{EurekaConfig, ManualClock};
 
-fn registry() -> EurekaRegistry {
+fn registry() -> Registry {
     let clock = Arc::new(ManualClock::new(1_700_000_000_000));
-    EurekaRegistry::with_clock(EurekaConfig::default(), clock)
+    Registry::new(EurekaConfig::default(), clock, Vec::new())
 }
 
-fn answers(registry: &EurekaRegistry, items: Value) -> Vec<Value> {
+fn answers(registry: &Registry, items: Value) -> Vec<Value> {
     let body = json!({ "replicationList": items }).to_string();
     let out = apply_batch(registry, body.as_bytes()).unwrap();
     let v: Value = serde_json::from_str(&out).unwrap();
@@ -27,7 +27,7 @@ fn an_outgoing_item_round_trips_through_a_peer() {
     let mut info = InstanceInfo::new("ORDERS", "orders-1", "orders-1", "10.1.0.1", 8080);
     info.metadata.push(("zone".into(), "a".into()));
     here.register(info).unwrap();
-    let item = here.out_item(Action::Register, "ORDERS", "orders-1");
+    let item = out_item(&here, Action::Register, "ORDERS", "orders-1");
     let body = batch_body(std::slice::from_ref(&item));
     let there = registry();
     let out = apply_batch(&there, body.as_bytes()).unwrap();
