@@ -84,6 +84,7 @@
 //!
 //! Counters are kept in [`ForwardStats`] (plain atomics) for metrics.
 
+mod loop_switch;
 mod metrics;
 pub mod setup;
 mod upstream;
@@ -101,11 +102,11 @@ use tokio_util::sync::CancellationToken;
 pub use upstream::UpstreamStats;
 use upstream::{Expect, Upstream};
 
-use super::loop_detect::ForwardingLoop;
 use crate::contract::{
     Describe, EDNS_PAYLOAD, Next, Plugin, PluginError, PluginFuture, PluginResult, Query,
     RelayedFlags, Reply, Transport, in_zone,
 };
+pub use loop_switch::ForwardingLoop;
 
 const NAME: &str = "forward";
 

@@ -7,11 +7,11 @@ use corefile::{Directive, Token};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::Name;
 
+use super::ForwardingLoop;
 use super::{Config, Forward, MAX_UPSTREAMS, Policy};
 use crate::contract::{
     Args, Outcome, SetupContext, SetupError, SetupResult, normalize_zone, reverse_zones,
 };
-use crate::plugin::loop_detect::ForwardingLoop;
 
 pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
     let config = parse(ctx, d)?;

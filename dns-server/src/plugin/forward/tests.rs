@@ -104,7 +104,7 @@ fn resolved_stub_is_kept_without_a_usable_real_list() {
 
 #[tokio::test]
 async fn a_detected_loop_is_servfail_at_once_without_sending() {
-    let flag = Arc::new(crate::plugin::loop_detect::ForwardingLoop::new());
+    let flag = Arc::new(super::ForwardingLoop::new());
     // An upstream that never answers: a query that went out would take READ_TIMEOUT.
     let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let f = Forward::new(Config::new(".".into(), vec![silent.local_addr().unwrap()]))
