@@ -97,21 +97,42 @@ fn replace_args(text: &str, args: &[String]) -> String {
     out
 }
 
+/// Why an import target names no file (the caller adds the span).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ImportError {
+    #[error(
+        "expected a snippet name or an existing file after 'import', found '{target}' \
+         (no snippet with that name is defined and '{}' does not exist)",
+        path.display()
+    )]
+    Missing { target: String, path: PathBuf },
+    #[error("expected a valid glob pattern after 'import', found '{target}': {source}")]
+    Pattern {
+        target: String,
+        #[source]
+        source: glob::PatternError,
+    },
+    #[error("cannot read a match of import '{target}': {source}")]
+    Unreadable {
+        target: String,
+        #[source]
+        source: glob::GlobError,
+    },
+}
+
 /// Files an import target names, in sorted order. A glob may match nothing
 /// (optional drop-in directories are the common case); a plain path must exist.
-/// `Err` carries the message only; the caller knows the span.
-pub(crate) fn matching_files(target: &str, base_dir: &Path) -> Result<Vec<PathBuf>, String> {
+pub(crate) fn matching_files(target: &str, base_dir: &Path) -> Result<Vec<PathBuf>, ImportError> {
     let is_glob = target.contains(['*', '?', '[']);
     if !is_glob {
         let path = tidy(&base_dir.join(target));
         return if path.exists() {
             Ok(vec![path])
         } else {
-            Err(format!(
-                "expected a snippet name or an existing file after 'import', found '{target}' \
-                 (no snippet with that name is defined and '{}' does not exist)",
-                path.display()
-            ))
+            Err(ImportError::Missing {
+                target: target.to_owned(),
+                path,
+            })
         };
     }
     let pattern = if Path::new(target).is_absolute() {
@@ -121,12 +142,16 @@ pub(crate) fn matching_files(target: &str, base_dir: &Path) -> Result<Vec<PathBu
         let dir = glob::Pattern::escape(&base_dir.to_string_lossy());
         Path::new(&dir).join(target).to_string_lossy().into_owned()
     };
-    let entries = glob::glob(&pattern).map_err(|e| {
-        format!("expected a valid glob pattern after 'import', found '{target}': {e}")
+    let entries = glob::glob(&pattern).map_err(|source| ImportError::Pattern {
+        target: target.to_owned(),
+        source,
     })?;
     let mut files = Vec::new();
     for entry in entries {
-        let path = entry.map_err(|e| format!("cannot read a match of import '{target}': {e}"))?;
+        let path = entry.map_err(|source| ImportError::Unreadable {
+            target: target.to_owned(),
+            source,
+        })?;
         // A drop-in directory may contain subdirectories; only files are imported.
         if !path.is_dir() {
             files.push(tidy(&path));

@@ -239,7 +239,7 @@ impl<'o> Parser<'o> {
         }
 
         let files = import::matching_files(&target.text, &src.base_dir)
-            .map_err(|m| ParseError::new(&target.span, m))?;
+            .map_err(|e| ParseError::new(&target.span, e.to_string()))?;
         let mut out = Vec::with_capacity(files.len());
         for path in files {
             let origin = Origin::file(&path);
