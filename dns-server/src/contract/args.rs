@@ -44,11 +44,6 @@ impl<'a> Args<'a> {
         }
     }
 
-    /// The directive these arguments belong to (what errors name).
-    pub fn owner(&self) -> &'a str {
-        self.owner
-    }
-
     /// This line's name: the directive's, or the property's for a block line.
     pub fn name(&self) -> &'a str {
         self.line.name()
@@ -57,11 +52,6 @@ impl<'a> Args<'a> {
     /// The token of this line's name (where errors about a missing argument point).
     pub fn name_token(&self) -> &'a Token {
         &self.line.name
-    }
-
-    /// The line itself, for the rare setup that needs the raw AST.
-    pub fn line(&self) -> &'a Directive {
-        self.line
     }
 
     /// An error at `token`, under the owning directive's name.
@@ -100,11 +90,6 @@ impl<'a> Args<'a> {
         let token = self.peek().filter(|t| wanted(&t.text))?;
         self.at += 1;
         Some(token)
-    }
-
-    /// Consumes the next argument when it is exactly `word`.
-    pub fn next_is(&mut self, word: &str) -> bool {
-        self.next_if(|t| t == word).is_some()
     }
 
     /// The next argument, or "NAME needs WHAT" at this line's name.
@@ -282,11 +267,6 @@ impl<'a> Args<'a> {
     pub fn bare(&self) -> Result<(), SetupError> {
         self.end()?;
         self.no_block()
-    }
-
-    /// The line has a block (possibly empty) rather than none.
-    pub fn has_block(&self) -> bool {
-        self.line.block.is_some()
     }
 
     /// A cursor for each property line of this line's block, under the same owner.
