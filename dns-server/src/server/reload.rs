@@ -1,5 +1,6 @@
-//! Reloading the Corefile while serving (the `reload` plugin, [`crate::plugin::reload`], sets
-//! the interval; `SIGUSR1` forces a check).
+//! Reloading the Corefile while serving (the `reload` directive sets the interval, a
+//! [`crate::contract::ReloadConfig`]; `SIGUSR1` forces a check). The mechanism is here: the
+//! Corefile's hash and the reload decision.
 //!
 //! [`CorefileWatch::check`] hashes the file's content (SHA512). When it changed:
 //! 1. the new Corefile is parsed and set up completely aside; an error is logged with its
@@ -8,7 +9,7 @@
 //! 2. [`super::Running::reload`] binds the listen addresses that are new, runs the new start
 //!    hooks under a new generation token (sources, HTTP servers: a plugin's TCP listener whose
 //!    configured address is unchanged is the same socket, accepted on by both configurations
-//!    for a moment, see [`crate::setup::StartContext::tcp_listener`]), and waits until the new
+//!    for a moment, see [`crate::contract::StartContext::tcp_listener`]), and waits until the new
 //!    readiness checks pass (at most the longest `startup_timeout`), so a reload never answers
 //!    SERVFAIL for cluster names and `/ready` keeps reporting the serving configuration;
 //! 3. the swap: each kept DNS listener gets the new dispatcher (`ArcSwap`, read by the loops
@@ -16,9 +17,9 @@
 //!    the removed listeners and the old generation (kube watches, manifest watchers, Eureka,
 //!    probe and metrics servers) are cancelled.
 //!
-//! Not carried over: the Eureka registry's registrations (a reload starts an empty registry;
-//! clients re-register on their next heartbeat's 404), and in-flight TCP connections on a
-//! removed address. A new address that overlaps a served one without being equal (say
+//! Carried over: state a plugin hands on through [`crate::contract::StartContext::hand_over`]
+//! (the Eureka registry's live registrations, with their overrides and lease times). Not
+//! carried over: in-flight TCP connections on a removed address. A new address that overlaps a served one without being equal (say
 //! `127.0.0.1:53` → `0.0.0.0:53`) fails to bind, and the reload is refused with that error.
 
 use std::path::{Path, PathBuf};

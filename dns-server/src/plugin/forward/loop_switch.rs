@@ -74,7 +74,7 @@ impl ForwardingLoop {
     }
 
     /// `forward` refused a query because of the loop: the line to log now, if a report is due
-    /// (at most one per [`REPORT_EVERY`]), naming how many queries were refused since the last.
+    /// (at most one per `REPORT_EVERY`), naming how many queries were refused since the last.
     pub fn refused(&self, now: Instant) -> Option<String> {
         self.refused.fetch_add(1, Relaxed);
         let now_ms = self.millis(now);
