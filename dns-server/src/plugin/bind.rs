@@ -1,8 +1,7 @@
 //! # bind
 //!
-//! Not a plugin but a server-block option (setup reads the block's
-//! `Bind`): the block listens on these addresses only, instead of every
-//! IPv4 interface (`0.0.0.0`), on the port of its keys.
+//! Not a plugin but a server-block option (setup reads the block's [`Bind`]): the block listens
+//! on these addresses only, instead of every IPv4 interface (`0.0.0.0`), on the port of its keys.
 //! The first address names the block's `server` metric label; `loop` probes the block at one of
 //! them; `kubernetes` and `eureka` answer their name server `ns.dns.<zone>` with them (`0.0.0.0`
 //! and `::` aside).
