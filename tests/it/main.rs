@@ -11,6 +11,7 @@ mod doc_examples;
 mod eureka_clients;
 mod eureka_dns;
 mod eureka_replication;
+mod external_name;
 mod forward;
 mod fuzz;
 mod golden;

@@ -4,9 +4,27 @@
 //! specification 1.1.0 says, and as CoreDNS's `kubernetes` plugin does where the spec is silent
 //! (see `../shared/reference/kubernetes-dns.md`): Service A/AAAA (ClusterIP, dual-stack, or one
 //! record per ready endpoint when headless), endpoint names, SRV for ports, PTR for ClusterIPs
-//! and ready endpoints, ExternalName CNAMEs (in-zone targets chased), pod records, `dns-version`,
+//! and ready endpoints, ExternalName CNAMEs (targets chased), pod records, `dns-version`,
 //! SOA and NS at the apex, and NXDOMAIN versus NODATA exactly as the reference lists them.
 //! Until every source has synced, names in its zones get SERVFAIL, never NXDOMAIN.
+//!
+//! ## ExternalName
+//! Every type is answered with the CNAME to `spec.externalName` (RFC 1034 §3.6.2). An in-zone
+//! target is chased from the store (at most 10 hops, then SERVFAIL), its rcode and SOA ending
+//! the reply (RFC 6604). For A/AAAA of a target outside this plugin's zones, as CoreDNS does,
+//! the target is asked of the rest of the chain after `kubernetes` (`forward`, and any plugin
+//! after it) and its answer records follow the CNAME in the same reply, so a client needs no
+//! second round trip; when the target cannot be resolved (a failure, or any rcode but NOERROR)
+//! the reply is the CNAME alone. TC is set exactly when the whole chain does not fit the
+//! client's size (or the upstream's own answer was truncated).
+//! - Unlike CoreDNS, which asks its whole server again, the plugins before `kubernetes` are not
+//!   run for the target: the query is not logged or counted twice, `acl`/`rewrite` do not apply
+//!   to a name the client did not ask, and the chase cannot come back into `kubernetes`, so it
+//!   cannot loop (one external hop per query). The cost: a `cache` before `kubernetes` does not
+//!   hold the target's records on their own; the whole reply is cached under the Service's
+//!   name where that cache keeps `kubernetes` answers (kubeadm's Corefile disables it for
+//!   `cluster.local`, so an edited `externalName` answers its new chain at once). With a
+//!   forward to a caching node-local resolver the extra cost is one round trip to it.
 //!
 //! ## Syntax
 //! ```text
@@ -112,6 +130,7 @@
 //! }
 //! ```
 
+mod chase;
 pub mod metrics;
 mod resolve;
 pub mod setup;
@@ -245,6 +264,9 @@ impl Plugin for Kubernetes {
             && self.config.fallthrough.passes(&query.lower)
         {
             return next.serve(query);
+        }
+        if let Some(target) = self.external_target(query, &reply) {
+            return chase::through_chain(reply, target, query, next);
         }
         PluginFuture::ready(Ok(reply))
     }
