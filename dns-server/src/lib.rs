@@ -44,7 +44,8 @@ pub fn load_corefile_str(
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("{0}")]
+    /// Transparent: `{:#}` would print the message twice were the ParseError also its source.
+    #[error(transparent)]
     Parse(#[from] corefile::ParseError),
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Setup(Vec<contract::SetupError>),

@@ -148,6 +148,58 @@ fn check_reports_syntax_errors_with_position() {
     assert!(stderr.contains("Corefile:1:"), "position missing: {stderr}");
 }
 
+/// A syntax error is printed once (it was printed twice, as its own cause).
+#[test]
+fn check_prints_a_syntax_error_once() {
+    let dir = scratch_dir("check-once");
+    let path = dir.join("Corefile");
+    std::fs::write(&path, ".:53 {\n    errors\n").unwrap();
+    let out = Command::new(rollcall_bin())
+        .arg("check")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.matches("expected '}'").count(), 1, "{stderr}");
+}
+
+/// Every problem in file order, whatever the chain order; "did you mean" for a misspelled
+/// directive or property; an out-of-range port is a bad port, not a missing resolv.conf.
+#[test]
+fn check_lists_problems_in_file_order_with_suggestions() {
+    let dir = scratch_dir("check-order");
+    let path = dir.join("Corefile");
+    std::fs::write(
+        &path,
+        ".:53 {\n    forward . 8.8.8.8:99999\n    cache {\n        sucess 10\n    }\n    kubernetes {\n        startup_timout 1s\n    }\n    forwrd . 1.1.1.1\n}\n",
+    )
+    .unwrap();
+    let out = Command::new(rollcall_bin())
+        .arg("check")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    let file = path.display().to_string();
+    assert_eq!(
+        lines,
+        [
+            format!(
+                "rollcall: {file}:2:15: forward: bad port \"99999\" in \"8.8.8.8:99999\": expected 0 to 65535"
+            ),
+            format!("{file}:4:9: cache: unknown property \"sucess\" (did you mean \"success\"?)"),
+            format!(
+                "{file}:7:9: kubernetes: unknown property \"startup_timout\" (did you mean \"startup_timeout\"?)"
+            ),
+            format!("{file}:9:5: forwrd: unknown directive (did you mean \"forward\"?)"),
+        ],
+        "{stderr}"
+    );
+}
+
 #[test]
 fn embedded_default_answers_dig_and_stops_cleanly_on_sigterm() {
     // The embedded default listens on fixed ports; say so plainly if something else holds them.

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use rollcall_tests::apiserver::{NO_RIGHTS_TOKEN, Resource};
 
 use crate::kube_support::{Cluster, LogCapture, Rollcall, TOKEN};
+use crate::support::ask_dig;
 
 #[tokio::test]
 async fn never_synced_answers_servfail_until_the_api_server_recovers() {
@@ -58,6 +59,47 @@ async fn never_synced_answers_servfail_until_the_api_server_recovers() {
             .load(std::sync::atomic::Ordering::Relaxed)
             > 0
     );
+}
+
+/// CoreDNS's backend error: SERVFAIL with the zone's SOA in the authority section (negative-
+/// caching resolvers bound the failure by it), asked with dig over UDP and TCP.
+#[tokio::test]
+async fn unsynced_servfail_carries_the_zones_soa() {
+    let cluster = Cluster::start().await;
+    cluster.seed(1);
+    cluster.api.fail_requests(Duration::from_secs(60));
+    let corefile = format!(
+        ".:0 {{\n    bind 127.0.0.1\n    kubernetes cluster.local in-addr.arpa {{\n        kubeconfig {}\n        startup_timeout 60s\n    }}\n    k8s_external example.org\n}}\n",
+        cluster.kubeconfig(TOKEN).display()
+    );
+    let rc = Rollcall::start(&corefile, &cluster.dir).await;
+    let addr = rc.addr;
+    for (q, soa) in [
+        (
+            "svc-0.apps.svc.cluster.local. A",
+            "cluster.local. 5 IN SOA ns.dns.cluster.local. hostmaster.cluster.local. SERIAL 7200 1800 86400 5",
+        ),
+        (
+            "1.0.96.10.in-addr.arpa. PTR",
+            "in-addr.arpa. 5 IN SOA ns.dns.in-addr.arpa. hostmaster.in-addr.arpa. SERIAL 7200 1800 86400 5",
+        ),
+        (
+            "svc-0.apps.example.org. A",
+            "example.org. 5 IN SOA ns1.dns.example.org. hostmaster.dns.example.org. SERIAL 7200 1800 86400 5",
+        ),
+    ] {
+        for tcp in [false, true] {
+            let q = q.to_string();
+            let a = tokio::task::spawn_blocking(move || ask_dig(addr, &q, tcp))
+                .await
+                .expect("dig");
+            assert_eq!(a.rcode, "SERVFAIL", "{a:?}");
+            assert!(a.aa, "{a:?}");
+            assert!(a.answer.is_empty(), "{a:?}");
+            assert_eq!(a.authority, vec![soa.to_string()], "tcp={tcp}");
+        }
+    }
+    assert!(!rc.is_ready());
 }
 
 #[tokio::test]

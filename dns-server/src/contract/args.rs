@@ -20,6 +20,7 @@ use corefile::{Directive, Token};
 use super::names::{normalize_zone, reverse_zones};
 use super::query::in_zone;
 use super::setup::SetupError;
+use super::suggest::did_you_mean;
 
 /// A cursor over the arguments of a directive, or of a property line in a directive's block.
 #[derive(Clone, Copy)]
@@ -291,6 +292,12 @@ impl<'a> Args<'a> {
     /// "unknown property "NAME"" at this line's name: the last arm of a property match.
     pub fn unknown_property(&self) -> SetupError {
         self.error_at_name(format!("unknown property {:?}", self.name()))
+    }
+
+    /// [`Self::unknown_property`], with "did you mean" the closest of the `known` properties.
+    pub fn unknown_property_of(&self, known: &[&str]) -> SetupError {
+        let hint = did_you_mean(self.name(), known.iter().copied());
+        self.error_at_name(format!("unknown property {:?}{hint}", self.name()))
     }
 }
 

@@ -42,6 +42,7 @@ pub mod query;
 pub mod reply;
 pub mod setup;
 pub mod start;
+pub mod suggest;
 pub mod zone;
 
 pub use args::{Args, Describe, Fallthrough};

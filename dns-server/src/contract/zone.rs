@@ -85,6 +85,12 @@ impl Zone {
         reply
     }
 
+    /// SERVFAIL with the zone's SOA in the authority section, as CoreDNS's backend error answers
+    /// while its data is not there yet: negative-caching resolvers bound the failure by it.
+    pub fn unavailable(&self, ttl: u32, serial: u32, plugin: &'static str) -> Reply {
+        self.negative(ResponseCode::ServFail, ttl, serial, plugin)
+    }
+
     pub fn servfail(plugin: &'static str) -> Reply {
         Reply::new(ResponseCode::ServFail, plugin)
     }

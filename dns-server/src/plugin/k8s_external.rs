@@ -6,7 +6,8 @@
 //! name. The apex has SOA and NS (`ns1.<APEX>.<ZONE>`), and `ns1.<APEX>.<ZONE>` answers with the
 //! external addresses of `kube-dns` in `kube-system`. A Service without external addresses is
 //! NXDOMAIN. The data comes from the same server block's `kubernetes` plugin (its store), so it
-//! needs one; until that has synced, names here get SERVFAIL, never NXDOMAIN.
+//! needs one; until that has synced, names here get SERVFAIL (with the zone's SOA), never
+//! NXDOMAIN.
 //!
 //! ## Syntax
 //! ```text
@@ -212,7 +213,9 @@ impl Plugin for K8sExternal {
             return next.serve(query);
         };
         if !store.is_serving() {
-            return PluginFuture::ready(Ok(Reply::new(ResponseCode::ServFail, NAME)));
+            // As `kubernetes` answers before sync: SERVFAIL with the zone's SOA.
+            let reply = self.negative(zone, ResponseCode::ServFail, store.serial());
+            return PluginFuture::ready(Ok(reply));
         }
         let reply = self.resolve(query, zone, store);
         if reply.rcode == ResponseCode::NXDomain && self.fallthrough.passes(&query.lower) {

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use corefile::{Corefile, Directive, Span};
 
+use crate::contract::suggest::did_you_mean;
 use crate::contract::{
     Bind, CountQueries, DirectiveSetup, Extensions, Lameduck, Outcome, Plugin, ReadinessCheck,
     Registered, ReloadConfig, SetupContext, SetupError, StartHook, StartupWait, WireOptions,
@@ -169,7 +170,12 @@ pub fn build(
             at += same;
             let Some(spec) = plugin::lookup(name) else {
                 for d in occurrences {
-                    errors.push(SetupError::new(&d.span, name, "unknown directive"));
+                    let hint = did_you_mean(name, plugin::CHAIN.iter().map(|s| s.name));
+                    errors.push(SetupError::new(
+                        &d.span,
+                        name,
+                        format!("unknown directive{hint}"),
+                    ));
                 }
                 continue;
             };
@@ -249,6 +255,12 @@ pub fn build(
             "no server blocks",
         ));
     }
+    // In file order, each once: setups run in chain order, and a shared problem (a port both
+    // blocks use) may be found twice.
+    errors.sort_by(|a, b| {
+        (&*a.span.file, a.span.line, a.span.col).cmp(&(&*b.span.file, b.span.line, b.span.col))
+    });
+    errors.dedup();
     if errors.is_empty() {
         Ok(Setup {
             blocks,

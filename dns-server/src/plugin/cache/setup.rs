@@ -6,6 +6,17 @@ use std::time::Duration;
 use corefile::{Directive, Token};
 
 use super::{Cache, Config, KindConfig, Prefetch, ServeStale};
+
+/// The properties a "did you mean" may suggest.
+const PROPERTIES: &[&str] = &[
+    "success",
+    "denial",
+    "prefetch",
+    "serve_stale",
+    "servfail",
+    "disable",
+    "keepttl",
+];
 use crate::contract::{Args, Describe, Outcome, SetupContext, SetupError, SetupResult};
 
 /// 256 shards × 39 entries, CoreDNS's default.
@@ -187,7 +198,7 @@ pub fn parse(ctx: &SetupContext<'_>, d: &Directive) -> Result<Config, SetupError
                     "option {name:?} is not implemented by rollcall yet"
                 )));
             }
-            _ => return Err(prop.unknown_property()),
+            _ => return Err(prop.unknown_property_of(PROPERTIES)),
         }
     }
     Ok(config)

@@ -22,7 +22,8 @@
 //! }
 //! ```
 //! `FROM` is a zone, or a CIDR whose first reverse zone is used (as CoreDNS does).
-//! `TO` is `IP[:PORT]` (port 53 by default), `dns://IP[:PORT]`, or a resolv.conf file whose
+//! `TO` is `IP[:PORT]` (port 53 by default; an IP with a port out of range is a bad port, not a
+//! file name), `dns://IP[:PORT]`, or a resolv.conf file whose
 //! `nameserver` lines are read at setup (relative to the Corefile's directory; it must exist and
 //! name at least one); at most 15 upstreams. `max_concurrent` is at least 1; `force_tcp` and
 //! `prefer_udp` exclude each other. Durations are Go's (`500ms`, `10s`). `tls://`, `https://`,

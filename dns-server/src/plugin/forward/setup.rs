@@ -113,7 +113,7 @@ pub fn parse(ctx: &SetupContext<'_>, d: &Directive) -> Result<Config, SetupError
             name @ ("tls" | "tls_servername" | "max_idle_conns") => {
                 return Err(prop.error_at_name(format!("{name} is not supported by rollcall yet")));
             }
-            _ => return Err(prop.unknown_property()),
+            _ => return Err(prop.unknown_property_of(PROPERTIES)),
         }
     }
     if config.force_tcp && config.prefer_udp {
@@ -197,6 +197,12 @@ fn parse_to(
             ));
         }
     }
+    if let Some(port) = bad_port(text.strip_prefix("dns://").unwrap_or(text)) {
+        return Err(args.error(
+            t,
+            format!("bad port {port:?} in {text:?}: expected 0 to 65535"),
+        ));
+    }
     if let Some(rest) = text.strip_prefix("dns://") {
         return parse_addr(rest).map(|a| vec![a]).ok_or_else(|| {
             args.error(
@@ -273,6 +279,21 @@ pub const RESOLVED_UPSTREAMS_FILE: &str = "/run/systemd/resolve/resolv.conf";
 
 /// systemd-resolved's stub listeners: 127.0.0.53 (the stub resolv.conf names it) and
 /// 127.0.0.54 (its proxy-only listener).
+/// The properties a "did you mean" may suggest (not the refused ones).
+const PROPERTIES: &[&str] = &[
+    "except",
+    "force_tcp",
+    "prefer_udp",
+    "failfast_all_unhealthy_upstreams",
+    "expire",
+    "max_fails",
+    "max_concurrent",
+    "policy",
+    "health_check",
+    "next",
+    "failover",
+];
+
 const RESOLVED_STUBS: [IpAddr; 2] = [
     IpAddr::V4(Ipv4Addr::new(127, 0, 0, 53)),
     IpAddr::V4(Ipv4Addr::new(127, 0, 0, 54)),
@@ -337,6 +358,21 @@ pub fn replace_resolved_stub(servers: &[SocketAddr], real: Option<&str>) -> Stub
 }
 
 /// `1.2.3.4`, `1.2.3.4:53`, `::1`, `[::1]`, `[::1]:53`.
+/// The port of an `IP:PORT` whose IP is one but whose port is not a port number
+/// (`8.8.8.8:99999`, `[::1]:x`): reported as such rather than tried as a resolv.conf path.
+fn bad_port(text: &str) -> Option<&str> {
+    if text.parse::<IpAddr>().is_ok() {
+        return None;
+    }
+    let (host, port) = text.rsplit_once(':')?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    host.parse::<IpAddr>().ok()?;
+    port.parse::<u16>().is_err().then_some(port)
+}
+
 fn parse_addr(text: &str) -> Option<SocketAddr> {
     if let Ok(addr) = text.parse::<SocketAddr>() {
         return Some(addr);

@@ -6,7 +6,10 @@
 //! record per ready endpoint when headless), endpoint names, SRV for ports, PTR for ClusterIPs
 //! and ready endpoints, ExternalName CNAMEs (targets chased), pod records, `dns-version`,
 //! SOA and NS at the apex, and NXDOMAIN versus NODATA exactly as the reference lists them.
-//! Until every source has synced, names in its zones get SERVFAIL, never NXDOMAIN.
+//! Until every source has synced, names in its zones get SERVFAIL (with the zone's SOA in the
+//! authority section, as CoreDNS answers), never NXDOMAIN. `ns.dns.<zone>` A/AAAA, the name in
+//! the SOA, answers the DNS Service's address: the `kube-dns` Service's ClusterIPs, or the
+//! server's own addresses when the cluster has none.
 //!
 //! ## ExternalName
 //! Every type is answered with the CNAME to `spec.externalName` (RFC 1034 §3.6.2). An in-zone
@@ -56,8 +59,8 @@
 //!   - `kubeconfig KUBECONFIG [CONTEXT]`: connect as a kubeconfig file says (its current context,
 //!     or CONTEXT); its server address wins over `endpoint`.
 //!   - `startup_timeout DURATION` (default `5s`): until every watch has listed once, names in
-//!     these zones get SERVFAIL (never NXDOMAIN); after DURATION rollcall serves what it has and
-//!     logs a warning.
+//!     these zones get SERVFAIL with the zone's SOA (never NXDOMAIN); after DURATION rollcall
+//!     serves what it has and logs a warning.
 //!   - `apiserver_qps QPS`, `apiserver_burst BURST` (default 10): a client-side rate limit on
 //!     list and watch requests (none by default); `apiserver_burst` only with `apiserver_qps`.
 //!   - Files named here (kubeconfig, TLS) are read when serving starts, not by `rollcall check`;
@@ -257,7 +260,8 @@ impl Plugin for Kubernetes {
             return next.serve(query);
         };
         if !self.store.is_serving() {
-            return PluginFuture::ready(Ok(Zone::servfail("kubernetes")));
+            let reply = zone.unavailable(self.config.ttl, self.store.serial(), "kubernetes");
+            return PluginFuture::ready(Ok(reply));
         }
         let reply = self.resolve(query, zone, 0);
         if reply.rcode == hickory_proto::op::ResponseCode::NXDomain

@@ -132,8 +132,15 @@ impl Kubernetes {
         (name, self.config.nameserver_ips.clone())
     }
 
+    /// `ns.dns.<zone>`: the DNS Service's addresses, as CoreDNS answers them: the `kube-dns`
+    /// ClusterIPs when the cluster has that Service, else the server's own addresses.
     fn nameserver_addresses(&self, q: &Query, zone: &Zone) -> Reply {
-        self.addresses(q, zone, self.config.nameserver_ips.iter().copied())
+        match self.store.service("kube-dns.kube-system") {
+            Some(entry) if !entry.cluster_ips().is_empty() => {
+                self.addresses(q, zone, entry.cluster_ips().iter().copied())
+            }
+            _ => self.addresses(q, zone, self.config.nameserver_ips.iter().copied()),
+        }
     }
 
     // ---- <...>.svc.<zone> ----

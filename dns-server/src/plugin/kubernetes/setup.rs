@@ -22,6 +22,24 @@ use crate::plugin::autopath::ClientNamespace;
 use crate::plugin::k8s_external::ClusterServices;
 
 const NAME: &str = "kubernetes";
+/// The properties a "did you mean" may suggest (not the refused ones).
+const PROPERTIES: &[&str] = &[
+    "manifests",
+    "endpoint",
+    "tls",
+    "kubeconfig",
+    "startup_timeout",
+    "apiserver_qps",
+    "apiserver_burst",
+    "pods",
+    "endpoint_pod_names",
+    "ttl",
+    "namespaces",
+    "labels",
+    "noendpoints",
+    "fallthrough",
+    "ignore",
+];
 
 /// CoreDNS's default `startup_timeout`.
 const DEFAULT_STARTUP_TIMEOUT: Duration = Duration::from_secs(5);
@@ -180,7 +198,7 @@ pub fn parse(ctx: &SetupContext<'_>, d: &Directive) -> Result<Config, SetupError
                     "option {name:?} was removed from CoreDNS and is not supported"
                 )));
             }
-            _ => return Err(prop.unknown_property()),
+            _ => return Err(prop.unknown_property_of(PROPERTIES)),
         }
     }
     if let (Some(manifests), Some(option)) = (manifests_token, api.first) {
