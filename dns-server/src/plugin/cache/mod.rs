@@ -86,7 +86,7 @@ use hickory_proto::rr::{RData, Record, RecordType};
 
 use self::store::{Clock, Entry, Kind, Store};
 use crate::contract::{
-    Next, Plugin, PluginError, PluginFuture, PluginResult, Query, Reply, in_zone,
+    Next, Plugin, PluginError, PluginFuture, PluginResult, Query, Reply, Watch, in_zone,
 };
 
 pub use self::setup::setup;
@@ -388,6 +388,13 @@ impl Shared {
         let Some(entry) = self.store.get(key, query) else {
             return Lookup::Miss;
         };
+        // A plugin answering from memory passed this name on and has changed since: it may
+        // answer the name now. (Empty for a name no such plugin looked at: one length check.)
+        if let Ok(reply) = &entry.value
+            && reply.watches.iter().any(Watch::changed)
+        {
+            return Lookup::Miss;
+        }
         let expires = entry.expires_ms();
         if now < expires {
             return Lookup::Fresh(entry);
@@ -431,6 +438,8 @@ impl Shared {
             additionals: copy(&stored.additionals, ttl, query),
             plugin: "cache",
             relayed: stored.relayed,
+            live: false,
+            watches: Vec::new(),
         })
     }
 
@@ -493,7 +502,8 @@ impl Shared {
                 return self.servfail();
             }
         };
-        if reply.truncated {
+        // Live data is cheaper to recompute than to cache, and must never be served stale.
+        if reply.truncated || reply.live {
             return None;
         }
         match reply.rcode {

@@ -155,7 +155,7 @@ impl Plugin for Hosts {
 
     fn serve<'a>(&'a self, query: &'a Query, next: Next<'a>) -> PluginFuture<'a> {
         match self.answer(query) {
-            Some(reply) => PluginFuture::ready(Ok(reply)),
+            Some(reply) => PluginFuture::ready(Ok(reply.from_memory())),
             None => next.serve(query),
         }
     }

@@ -127,7 +127,8 @@ use registry::source::selector::Selector;
 use registry::store::Store;
 
 use crate::contract::{
-    Fallthrough, Next, Plugin, PluginFuture, Query, Zone, in_zone, zone::ZoneNameError,
+    ChangeCount, Fallthrough, Next, Plugin, PluginFuture, Query, Watch, Zone, in_zone,
+    zone::ZoneNameError,
 };
 use crate::plugin::autopath::ClientNamespace;
 
@@ -172,6 +173,16 @@ pub struct Kubernetes {
     /// The zone PTR targets live in (the first forward zone).
     cluster_zone: Zone,
     store: Store,
+    /// The store's serial, for the `cache` to tell when a name this plugin passed on
+    /// (fallthrough) may have become one it answers.
+    changes: Arc<dyn ChangeCount>,
+}
+
+/// Every write to the store bumps its serial, after the data is in place.
+impl ChangeCount for Store {
+    fn count(&self) -> u64 {
+        u64::from(self.serial())
+    }
 }
 
 impl Kubernetes {
@@ -191,6 +202,7 @@ impl Kubernetes {
             config,
             zones,
             cluster_zone,
+            changes: Arc::new(store.clone()),
             store,
         })
     }
@@ -238,14 +250,19 @@ impl Plugin for Kubernetes {
             return next.serve(query);
         };
         if !self.store.is_serving() {
-            return PluginFuture::ready(Ok(Zone::servfail("kubernetes")));
+            return PluginFuture::ready(Ok(Zone::servfail("kubernetes").from_memory()));
         }
+        // Read before the look-up: a write landing after it must count as a change.
+        let seen = self.changes.count();
         let reply = self.resolve(query, zone, 0);
         if reply.rcode == hickory_proto::op::ResponseCode::NXDomain
             && self.config.fallthrough.passes(&query.lower)
         {
-            return next.serve(query);
+            let watch = Watch::at(Arc::clone(&self.changes), seen);
+            return next
+                .serve(query)
+                .map(move |result| result.map(|reply| reply.watched(watch)));
         }
-        PluginFuture::ready(Ok(reply))
+        PluginFuture::ready(Ok(reply.from_memory()))
     }
 }
