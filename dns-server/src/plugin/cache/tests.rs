@@ -612,8 +612,10 @@ async fn a_reply_from_live_data_is_never_cached() {
     let h = Harness::new(config());
     let web = q("web.example.");
     h.upstream
-        .set(answer("web.example.", 1, 30).map(Reply::from_memory));
-    assert_eq!(last_octet(&h.ask(&web).await), 1);
+        .set(answer("web.example.", 1, 7200).map(Reply::from_memory));
+    let first = h.ask(&web).await;
+    assert_eq!(last_octet(&first), 1);
+    assert_eq!(ttls(&first), vec![3600], "capped as a cached copy would be");
     h.upstream
         .set(negative(ResponseCode::NXDomain, 30, 30).map(Reply::from_memory));
     let gone = h.ask(&web).await.unwrap();
