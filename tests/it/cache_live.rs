@@ -151,3 +151,39 @@ async fn a_cached_upstream_nxdomain_gives_way_to_an_endpoint_once_ready() {
     assert!(ptr_to(".db.apps.svc.cluster.local.")(&got), "{got:?}");
     assert!(got.aa, "{got:?}");
 }
+
+/// k3s's shape: `hosts NodeHosts { fallthrough }` before `forward`, and `cache 30`. A node name
+/// asked before the node joined is denied upstream and that denial cached; once NodeHosts lists
+/// the node (the next reload), its address answers, though the denial had 30 s to live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_upstream_nxdomain_gives_way_to_a_name_hosts_now_lists() {
+    let up = TestUpstream::start().await.expect("test upstream binds");
+    up.set_negative_soa(30);
+    let dir = scratch_dir("cache-live-hosts");
+    std::fs::write(dir.join("NodeHosts"), "10.0.0.11 node1\n").unwrap();
+    let corefile = format!(
+        ".:0 {{
+    bind 127.0.0.1
+    cache 30
+    hosts NodeHosts {{
+        reload 200ms
+        fallthrough
+    }}
+    forward . {}
+}}
+",
+        up.addr
+    );
+    let server = TestServer::start_text(&corefile, &dir).await;
+    let q = "node2. A";
+    for _ in 0..2 {
+        assert_eq!(ask(&server, q).await.rcode, "NXDOMAIN");
+    }
+    assert_eq!(up.queries_for("node2"), 1, "the denial is cached");
+
+    write_atomically(&dir.join("NodeHosts"), "10.0.0.11 node1\n10.0.0.12 node2\n");
+    wait_for(&server, q, CHANGE_SHOWS_WITHIN, |a| {
+        a.rcode == "NOERROR" && a.answer.iter().any(|r| r.ends_with("10.0.0.12"))
+    })
+    .await;
+}

@@ -15,7 +15,7 @@
 //! CoreDNS's clients see them): it is cheaper to recompute than to cache, so a deleted
 //! Service's PTR stops answering as soon as the store drops it. And when such a plugin passes a
 //! name on (`fallthrough`, e.g. kubeadm's reverse zones), the reply the rest of the chain gives
-//! carries a [`Watch`] on that plugin's data (the cluster store's serial): the entry is served
+//! carries a [`Watch`] on that plugin's data (the cluster store's serial, `hosts`' table): the entry is served
 //! only while the data is unchanged, so an upstream's NXDOMAIN cached for an endpoint that was
 //! not ready yet gives way to the endpoint's PTR as soon as it is. The cache names no plugin: it
 //! reads both from the reply. A name no such plugin looked at (every plain forwarded name)

@@ -665,3 +665,17 @@ async fn a_watched_reply_is_served_until_its_source_changes() {
     assert_eq!(h.upstream.calls(), 2);
     assert_eq!(last_octet(&Ok(now)), 5);
 }
+
+#[tokio::test]
+/// Hit after hit for one forwarded-style name: the loop bench/RESULTS.md counts instructions of.
+#[ignore = "measurement (bench/RESULTS.md)"]
+async fn hit_loop() {
+    let n: usize = std::env::var("HITS").map_or(1000, |v| v.parse().unwrap());
+    let h = Harness::new(config());
+    let web = q("www.example.org.");
+    h.upstream.set(answer("www.example.org.", 1, 300));
+    h.ask(&web).await.unwrap();
+    for _ in 0..n {
+        std::hint::black_box(h.ask(&web).await.unwrap());
+    }
+}
