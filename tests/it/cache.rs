@@ -1,7 +1,9 @@
-//! The cache in front of the kubernetes plugin (manifest source), over real UDP sockets with
+//! The cache in front of an authoritative server (a second rollcall answering from the same
+//! manifests with its kubernetes plugin, reached through `forward`), over real UDP sockets with
 //! hickory's client: answers in a cached zone outlive a change on disk until their TTL, with the
 //! TTL counting down; `disable success|denial cluster.local` keeps the cluster zone live; an
-//! NXDOMAIN is cached for the SOA's negative TTL.
+//! NXDOMAIN is cached for the SOA's negative TTL. (The kubernetes plugin's own answers are never
+//! cached, whatever the Corefile says: `cache_live.rs`.)
 
 use std::time::{Duration, Instant};
 
@@ -11,18 +13,34 @@ use crate::support::{
     Answer, TestServer, ask_hickory, scratch_dir, service_manifest, write_atomically,
 };
 
-/// One block, two zones from one kubernetes plugin: `cached.local` is cached, `cluster.local`
-/// is not (kubeadm's `disable` lines). kubernetes answers with TTL 3 (also the SOA minimum);
-/// the floor is lowered to 1 s so the TTL is the source's.
-const COREFILE: &str = "cluster.local cached.local {
+/// One block, two zones: `cached.local` is cached (forwarded to [`AUTHORITY`]), `cluster.local`
+/// is not (kubeadm's `disable` lines; its kubernetes answers are live anyway). kubernetes
+/// answers with TTL 3 (also the SOA minimum); the floor is lowered to 1 s so the TTL is the
+/// source's.
+fn corefile(authority: std::net::SocketAddr) -> String {
+    format!(
+        "cluster.local cached.local {{
     bind 127.0.0.1
-    cache 3600 {
+    cache 3600 {{
         success 1024 3600 1
         denial 1024 1800 1
         disable success cluster.local
         disable denial cluster.local
-    }
-    kubernetes cluster.local cached.local {
+    }}
+    kubernetes cluster.local {{
+        manifests cluster
+        ttl 3
+    }}
+    forward cached.local {authority}
+}}
+"
+    )
+}
+
+/// The authoritative server for `cached.local`, reading the same manifests.
+const AUTHORITY: &str = "cached.local {
+    bind 127.0.0.1
+    kubernetes cached.local {
         manifests cluster
         ttl 3
     }
@@ -31,14 +49,17 @@ const COREFILE: &str = "cluster.local cached.local {
 
 const TTL: Duration = Duration::from_secs(3);
 
-async fn start(files: &[(&str, String)]) -> (TestServer, std::path::PathBuf) {
+/// The front server, the cluster directory, and the authoritative server behind it.
+async fn start(files: &[(&str, String)]) -> (TestServer, std::path::PathBuf, TestServer) {
     let dir = scratch_dir("cache");
     let cluster = dir.join("cluster");
     std::fs::create_dir_all(&cluster).unwrap();
     for (name, text) in files {
         std::fs::write(cluster.join(name), text).unwrap();
     }
-    (TestServer::start_text(COREFILE, &dir).await, cluster)
+    let authority = TestServer::start_text(AUTHORITY, &dir).await;
+    let front = TestServer::start_text(&corefile(authority.addr), &dir).await;
+    (front, cluster, authority)
 }
 
 async fn ask(server: &TestServer, q: &str) -> Answer {
@@ -77,7 +98,8 @@ fn has_ip(ip: &'static str) -> impl Fn(&Answer) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cached_answer_outlives_a_change_until_its_ttl_counts_down() {
-    let (server, cluster) = start(&[("web.yaml", service_manifest("web", "10.96.1.1"))]).await;
+    let (server, cluster, _authority) =
+        start(&[("web.yaml", service_manifest("web", "10.96.1.1"))]).await;
     let cached = "web.apps.svc.cached.local. A";
     let live = "web.apps.svc.cluster.local. A";
 
@@ -130,7 +152,8 @@ async fn a_cached_answer_outlives_a_change_until_its_ttl_counts_down() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nxdomain_is_cached_for_the_soa_minimum_while_cluster_denials_stay_live() {
-    let (server, cluster) = start(&[("web.yaml", service_manifest("web", "10.96.1.1"))]).await;
+    let (server, cluster, _authority) =
+        start(&[("web.yaml", service_manifest("web", "10.96.1.1"))]).await;
     let cached = "late.apps.svc.cached.local. A";
     let live = "late.apps.svc.cluster.local. A";
 

@@ -4,6 +4,7 @@
 mod acl;
 mod autopath;
 mod cache;
+mod cache_live;
 mod cli;
 mod corefile_reload;
 mod dashboard;

@@ -45,6 +45,8 @@ struct State {
     counts: Counts,
     /// lower-case fqdn → queries seen (both transports).
     by_name: Mutex<HashMap<String, u64>>,
+    /// The negative TTL of an SOA (owner `.`) put in NXDOMAIN replies, so a cache keeps them.
+    negative_soa: Mutex<Option<u32>>,
 }
 
 /// The upstream; stops when dropped.
@@ -95,6 +97,7 @@ impl TestUpstream {
             table: Mutex::new(HashMap::new()),
             counts: Counts::default(),
             by_name: Mutex::new(HashMap::new()),
+            negative_soa: Mutex::new(None),
         });
         let shutdown = CancellationToken::new();
         tokio::spawn(udp_loop(
@@ -118,6 +121,12 @@ impl TestUpstream {
             .map(|ip| Record::from_rdata(owner.clone(), 300, RData::A(rdata::A(*ip))))
             .collect();
         lock(&self.state.table).insert((key(name), RecordType::A), records);
+    }
+
+    /// NXDOMAIN replies carry `. TTL IN SOA ...` with this negative TTL (RFC 2308), so a
+    /// cache in front keeps them; none by default.
+    pub fn set_negative_soa(&self, ttl: u32) {
+        *lock(&self.state.negative_soa) = Some(ttl);
     }
 
     pub fn set_behavior(&self, behavior: Behavior) {
@@ -194,7 +203,13 @@ async fn respond(state: &State, bytes: &[u8], tcp: bool) -> Option<Vec<u8>> {
             reply.add_answers(records.iter().cloned());
         }
         None if table.keys().any(|(n, _)| *n == name) => {}
-        None => reply.metadata.response_code = ResponseCode::NXDomain,
+        None => {
+            reply.metadata.response_code = ResponseCode::NXDomain;
+            if let Some(ttl) = *lock(&state.negative_soa) {
+                let soa = rdata::SOA::new(Name::root(), Name::root(), 1, 7200, 1800, 86400, ttl);
+                reply.add_authority(Record::from_rdata(Name::root(), ttl, RData::SOA(soa)));
+            }
+        }
     }
     drop(table);
     if let Some(edns) = &query.edns {

@@ -18,7 +18,7 @@
 //! | file | holds |
 //! |---|---|
 //! | `chain.rs` | [`Plugin`], [`Next`], [`OwnedNext`], [`PluginFuture`] |
-//! | `reply.rs` | [`Reply`], [`PluginError`] |
+//! | `reply.rs` | [`Reply`] (with what `cache` needs: [`Reply::live`], [`Watch`]), [`PluginError`] |
 //! | `query.rs` | [`Query`], the per-query view the dispatcher builds once; [`in_zone`] |
 //! | `setup.rs` | [`SetupContext`], [`Outcome`], [`SetupError`], the chain table's row types |
 //! | `args.rs` | [`Args`], the cursor over a directive's tokens; [`Fallthrough`], [`Describe`] |
@@ -53,7 +53,7 @@ pub use chain::{Next, OwnedNext, Plugin, PluginFuture, PluginResult};
 pub use extensions::Extensions;
 pub use names::{normalize_zone, reverse_zones};
 pub use query::{Query, Transport, fqdn_lower, in_zone};
-pub use reply::{Cause, PluginError, RelayedFlags, Reply};
+pub use reply::{Cause, ChangeCount, PluginError, RelayedFlags, Reply, Watch};
 pub use setup::{
     BlockLink, DirectiveSetup, DirectiveSpec, Outcome, Registered, RepeatableSetupFn, SetupContext,
     SetupError, SetupFn, SetupResult,

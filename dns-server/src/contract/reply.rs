@@ -21,6 +21,62 @@ pub struct Reply {
     pub plugin: &'static str,
     /// Header bits of a relayed answer (`forward`), sent as the upstream set them.
     pub relayed: Option<RelayedFlags>,
+    /// Answered from in-memory data that can change at any moment (the cluster store, the
+    /// Eureka registry, a hosts table, a template): `cache` never stores such a reply, since it
+    /// is cheaper to recompute than to cache and must never be served stale. Set with
+    /// [`Reply::from_memory`].
+    pub live: bool,
+    /// In-memory data that passed this name on (fallthrough) and may answer it after its next
+    /// change: `cache` serves a stored copy only while none of them has changed. Empty for a
+    /// name no such plugin looked at (no cost to check).
+    pub watches: Vec<Watch>,
+}
+
+/// Something that moves whenever the data a plugin answers from changes (e.g. the cluster
+/// store's SOA serial). Read once per cache hit on a watched entry: one atomic load.
+pub trait ChangeCount: Send + Sync + 'static {
+    fn count(&self) -> u64;
+}
+
+/// A [`ChangeCount`] and the value it had when the name was passed on.
+#[derive(Clone)]
+pub struct Watch {
+    source: Arc<dyn ChangeCount>,
+    seen: u64,
+}
+
+impl Watch {
+    /// Reads the count now: take it before asking the rest of the chain, so a change made
+    /// while the question is on its way is seen as a change.
+    pub fn new(source: Arc<dyn ChangeCount>) -> Self {
+        let seen = source.count();
+        Watch { source, seen }
+    }
+
+    /// A watch whose count was read earlier (before the plugin looked the name up, so a change
+    /// landing between that look-up and now still counts as a change).
+    pub fn at(source: Arc<dyn ChangeCount>, seen: u64) -> Self {
+        Watch { source, seen }
+    }
+
+    /// Whether the data moved since the name was passed on.
+    pub fn changed(&self) -> bool {
+        self.source.count() != self.seen
+    }
+}
+
+impl std::fmt::Debug for Watch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watch").field("seen", &self.seen).finish()
+    }
+}
+
+/// The same source (by identity) seen at the same count.
+impl PartialEq for Watch {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::addr_eq(Arc::as_ptr(&self.source), Arc::as_ptr(&other.source))
+            && self.seen == other.seen
+    }
 }
 
 /// Header bits an upstream decides, kept on a relayed answer.
@@ -37,6 +93,21 @@ impl Reply {
             plugin,
             ..Reply::default()
         }
+    }
+
+    /// Marks a reply built from in-memory data that can change: never cached (see
+    /// [`Reply::live`]).
+    #[must_use]
+    pub fn from_memory(mut self) -> Self {
+        self.live = true;
+        self
+    }
+
+    /// Records that a plugin answering from memory passed this name on (see [`Reply::watches`]).
+    #[must_use]
+    pub fn watched(mut self, watch: Watch) -> Self {
+        self.watches.push(watch);
+        self
     }
 }
 

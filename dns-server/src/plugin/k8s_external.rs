@@ -43,8 +43,8 @@ use hickory_proto::rr::rdata::SOA;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use crate::contract::{
-    Args, Fallthrough, Next, Outcome, Plugin, PluginFuture, Query, Reply, SetupContext,
-    SetupResult, in_zone,
+    Args, ChangeCount, Fallthrough, Next, Outcome, Plugin, PluginFuture, Query, Reply,
+    SetupContext, SetupResult, Watch, in_zone,
 };
 use crate::dns::records;
 use registry::store::Store;
@@ -215,13 +215,20 @@ impl Plugin for K8sExternal {
         if !store.is_serving() {
             // As `kubernetes` answers before sync: SERVFAIL with the zone's SOA.
             let reply = self.negative(zone, ResponseCode::ServFail, store.serial());
-            return PluginFuture::ready(Ok(reply));
+            return PluginFuture::ready(Ok(reply.from_memory()));
         }
+        // Read before the look-up: a write landing after it must count as a change.
+        let seen = store.count();
         let reply = self.resolve(query, zone, store);
         if reply.rcode == ResponseCode::NXDomain && self.fallthrough.passes(&query.lower) {
-            return next.serve(query);
+            // The cache keeps what the rest of the chain answers only while the store is
+            // unchanged: a Service may take the name.
+            let watch = Watch::at(Arc::new(store.clone()), seen);
+            return next
+                .serve(query)
+                .map(move |result| result.map(|reply| reply.watched(watch)));
         }
-        PluginFuture::ready(Ok(reply))
+        PluginFuture::ready(Ok(reply.from_memory()))
     }
 }
 

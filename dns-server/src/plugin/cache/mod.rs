@@ -8,6 +8,19 @@
 //! and TTL; replies carry that TTL (counting down as the entry ages), except with `keepttl`.
 //! A cached reply is not authoritative (AA is cleared), as in CoreDNS.
 //!
+//! Unlike CoreDNS, cluster data is never served stale, whatever the Corefile's zones and
+//! `disable` lines say. A reply a plugin built from in-memory data that can change at any
+//! moment (`kubernetes`, `eureka`, `hosts`, `k8s_external`, `template`) is marked
+//! [`Reply::live`] and never stored (its TTLs are still kept within the cache's bounds, as
+//! CoreDNS's clients see them): it is cheaper to recompute than to cache, so a deleted
+//! Service's PTR stops answering as soon as the store drops it. And when such a plugin passes a
+//! name on (`fallthrough`, e.g. kubeadm's reverse zones), the reply the rest of the chain gives
+//! carries a [`Watch`] on that plugin's data (the cluster store's serial, `hosts`' table): the entry is served
+//! only while the data is unchanged, so an upstream's NXDOMAIN cached for an endpoint that was
+//! not ready yet gives way to the endpoint's PTR as soon as it is. The cache names no plugin: it
+//! reads both from the reply. A name no such plugin looked at (every plain forwarded name)
+//! carries no watch, and its hit costs one length check more.
+//!
 //! Unlike CoreDNS, concurrent misses for one key are coalesced: the first goes down the chain,
 //! the others wait for it (at most 6 s) and are answered from what it cached, so a popular name
 //! expiring sends one query upstream, not one per client (`rollcall_cache_coalesced_total`). A
@@ -39,8 +52,9 @@
 //!   `verify` asks the rest of the chain first and answers the stale entry only if that fails.
 //! - `servfail DURATION`: how long SERVFAIL is cached (default 5s, at most 5m, 0 disables).
 //! - `disable success|denial [ZONES...]`: never cache that kind for names in ZONES (default:
-//!   the cache's zones). kubeadm's Corefile disables both for `cluster.local`, so cluster
-//!   answers are always live; with both disabled a name costs one zone check.
+//!   the cache's zones). kubeadm's Corefile disables both for `cluster.local`; cluster answers
+//!   are live without it (above), but with both disabled a name costs one zone check instead of
+//!   a cache look-up.
 //! - `keepttl`: serve the TTLs as the chain returned them instead of counting down.
 //!
 //! `serve_stale_policy` and the `verify` TIMEOUT/RESPONSE_TTL arguments are not implemented: a
@@ -86,7 +100,7 @@ use hickory_proto::rr::{RData, Record, RecordType};
 
 use self::store::{Clock, Entry, Kind, Store};
 use crate::contract::{
-    Next, Plugin, PluginError, PluginFuture, PluginResult, Query, Reply, in_zone,
+    Next, Plugin, PluginError, PluginFuture, PluginResult, Query, Reply, Watch, in_zone,
 };
 
 pub use self::setup::setup;
@@ -388,6 +402,13 @@ impl Shared {
         let Some(entry) = self.store.get(key, query) else {
             return Lookup::Miss;
         };
+        // A plugin answering from memory passed this name on and has changed since: it may
+        // answer the name now. (Empty for a name no such plugin looked at: one length check.)
+        if let Ok(reply) = &entry.value
+            && reply.watches.iter().any(Watch::changed)
+        {
+            return Lookup::Miss;
+        }
         let expires = entry.expires_ms();
         if now < expires {
             return Lookup::Fresh(entry);
@@ -431,6 +452,8 @@ impl Shared {
             additionals: copy(&stored.additionals, ttl, query),
             plugin: "cache",
             relayed: stored.relayed,
+            live: false,
+            watches: Vec::new(),
         })
     }
 
@@ -446,10 +469,14 @@ impl Shared {
         origin: Origin,
     ) -> PluginResult {
         let cacheable = self.cacheable(&result).filter(|(k, _)| !disabled.of(*k));
+        // Live data is cheaper to recompute than to cache, and must never be served stale: it
+        // gets the TTLs a cached copy would have (as CoreDNS's clients see them), nothing more.
+        let live = matches!(&result, Ok(reply) if reply.live);
         let hits = match origin {
             Origin::Refresh { hits } => hits,
             Origin::Miss => {
                 CacheStats::bump(match cacheable {
+                    _ if live => &self.stats.uncacheable_misses,
                     Some((Kind::Success, _)) => &self.stats.success_misses,
                     Some((Kind::Denial, _)) => &self.stats.denial_misses,
                     None => &self.stats.uncacheable_misses,
@@ -472,6 +499,9 @@ impl Shared {
                 // Every record carries the entry's lifetime, as CoreDNS writes them.
                 r.ttl = ttl;
             }
+        }
+        if live {
+            return result;
         }
         let entry = Entry::new(query, kind, result.clone(), now, ttl).with_hits(hits);
         self.store.insert(key, Arc::new(entry), &self.stats);

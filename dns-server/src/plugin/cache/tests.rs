@@ -606,3 +606,76 @@ async fn a_cancelled_leader_lets_its_waiters_ask_the_chain() {
     assert_eq!(h.upstream.calls(), 2, "the waiter asked for itself");
     assert!(h.cache.shared.in_flight.lock().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_reply_from_live_data_is_never_cached() {
+    let h = Harness::new(config());
+    let web = q("web.example.");
+    h.upstream
+        .set(answer("web.example.", 1, 7200).map(Reply::from_memory));
+    let first = h.ask(&web).await;
+    assert_eq!(last_octet(&first), 1);
+    assert_eq!(ttls(&first), vec![3600], "capped as a cached copy would be");
+    h.upstream
+        .set(negative(ResponseCode::NXDomain, 30, 30).map(Reply::from_memory));
+    let gone = h.ask(&web).await.unwrap();
+    assert_eq!(
+        gone.rcode,
+        ResponseCode::NXDomain,
+        "the change shows at once"
+    );
+    assert_eq!(h.ask(&web).await.unwrap().plugin, "scripted");
+    assert_eq!(h.upstream.calls(), 3, "every ask reaches the live data");
+    assert_eq!(h.stat(|s| &s.success_entries), 0);
+    assert_eq!(h.stat(|s| &s.denial_entries), 0);
+    assert_eq!(h.stat(|s| &s.uncacheable_misses), 3);
+}
+
+/// A change count moved by hand.
+#[derive(Default)]
+struct Counter(AtomicU64);
+
+impl crate::contract::ChangeCount for Counter {
+    fn count(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+#[tokio::test]
+async fn a_watched_reply_is_served_until_its_source_changes() {
+    let h = Harness::new(config());
+    let counter = Arc::new(Counter::default());
+    let watched = |result: PluginResult| {
+        let watch = Watch::new(counter.clone());
+        result.map(|r| r.watched(watch))
+    };
+    let name = q("5.1.244.10.in-addr.arpa.");
+    h.upstream
+        .set(watched(negative(ResponseCode::NXDomain, 30, 30)));
+    assert_eq!(h.ask(&name).await.unwrap().rcode, ResponseCode::NXDomain);
+    let hit = h.ask(&name).await.unwrap();
+    assert_eq!(hit.plugin, "cache", "cached while the source is unchanged");
+    assert_eq!(h.upstream.calls(), 1);
+
+    counter.0.fetch_add(1, Ordering::SeqCst);
+    h.upstream
+        .set(answer("5.1.244.10.in-addr.arpa.", 5, 30).map(Reply::from_memory));
+    let now = h.ask(&name).await.unwrap();
+    assert_eq!(now.plugin, "scripted", "the source changed: asked again");
+    assert_eq!(h.upstream.calls(), 2);
+    assert_eq!(last_octet(&Ok(now)), 5);
+}
+
+#[tokio::test]
+/// Hit after hit for one forwarded-style name: the loop bench/RESULTS.md counts instructions of.
+#[ignore = "measurement (bench/RESULTS.md)"]
+async fn hit_loop() {
+    let n: usize = std::env::var("HITS").map_or(1000, |v| v.parse().unwrap());
+    let h = Harness::new(config());
+    let web = q("www.example.org.");
+    h.upstream.set(answer("www.example.org.", 1, 300));
+    h.ask(&web).await.unwrap();
+    for _ in 0..n {
+        std::hint::black_box(h.ask(&web).await.unwrap());
+    }
+}

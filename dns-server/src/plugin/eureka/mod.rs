@@ -123,6 +123,6 @@ impl Plugin for Eureka {
         if !in_zone(&query.lower, &self.zone.name) {
             return next.serve(query);
         }
-        PluginFuture::ready(Ok(self.resolve(query)))
+        PluginFuture::ready(Ok(self.resolve(query).from_memory()))
     }
 }

@@ -595,6 +595,7 @@ fn reply_from(msg: Message) -> Reply {
             recursion_available: msg.metadata.recursion_available,
             authentic_data: msg.metadata.authentic_data,
         }),
+        ..Reply::default()
     }
 }
 

@@ -21,6 +21,10 @@
 //! The table is an immutable snapshot, swapped whole when the file changes: a query loads it
 //! once and answers with a ready future, never waiting for the reload task.
 //!
+//! Its answers are never cached by `cache` (they are live); a name it passes on to the next
+//! plugin carries a watch on the table, so a forwarded answer the cache kept for it is dropped
+//! once a reload swaps in a new table (a node added to NodeHosts answers at once).
+//!
 //! Metrics (under `prometheus`): `coredns_hosts_entries` (every name→address and address→name
 //! entry of every hosts table, as CoreDNS counts them) and `coredns_hosts_reload_timestamp_seconds`
 //! (the modification time of the newest file loaded).
@@ -77,7 +81,9 @@ use arc_swap::ArcSwap;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Record, RecordType};
 
-use crate::contract::{Fallthrough, Next, Plugin, PluginFuture, Query, Reply, in_zone};
+use crate::contract::{
+    ChangeCount, Fallthrough, Next, Plugin, PluginFuture, Query, Reply, Watch, in_zone,
+};
 use crate::dns::names::reverse_to_ip;
 use crate::dns::records;
 use crate::metrics::{Exposition, MetricsSource};
@@ -154,9 +160,24 @@ impl Plugin for Hosts {
     }
 
     fn serve<'a>(&'a self, query: &'a Query, next: Next<'a>) -> PluginFuture<'a> {
+        // Read before the look-up: a swap landing after it must count as a change.
+        let seen = self.table.count();
         match self.answer(query) {
-            Some(reply) => PluginFuture::ready(Ok(reply)),
-            None => next.serve(query),
+            Some(reply) => PluginFuture::ready(Ok(reply.from_memory())),
+            // A name outside ZONES (not a PTR) is never this plugin's, whatever the file says.
+            None if query.qtype != RecordType::PTR
+                && !self.zones.iter().any(|z| in_zone(&query.lower, z)) =>
+            {
+                next.serve(query)
+            }
+            None => {
+                // The cache keeps what the rest of the chain answers only while the table is
+                // the same: a reload may add the name.
+                let table: Arc<dyn ChangeCount> = Arc::clone(&self.table) as _;
+                let watch = Watch::at(table, seen);
+                next.serve(query)
+                    .map(move |result| result.map(|reply| reply.watched(watch)))
+            }
         }
     }
 }

@@ -6,6 +6,7 @@ use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
@@ -13,7 +14,7 @@ use hickory_proto::rr::Name;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
-use crate::contract::{fqdn_lower, in_zone};
+use crate::contract::{ChangeCount, fqdn_lower, in_zone};
 
 /// One name → address pair of a hosts line.
 #[derive(Debug, Clone, PartialEq)]
@@ -107,6 +108,19 @@ pub struct Table {
     reverse: HashMap<IpAddr, Vec<Name>>,
     entries: usize,
     file_mtime: Option<SystemTime>,
+    /// Which build this is: unique per process, so the `cache` can tell a swapped table.
+    generation: u64,
+}
+
+/// Tables built so far, for [`Table::generation`].
+static BUILT: AtomicU64 = AtomicU64::new(0);
+
+/// The table now in place changes its generation when the reload task swaps in a new one: a
+/// name `hosts` passed on may be one it answers now.
+impl ChangeCount for ArcSwap<Table> {
+    fn count(&self) -> u64 {
+        self.load().generation
+    }
 }
 
 impl Table {
@@ -120,6 +134,7 @@ impl Table {
     ) -> Table {
         let mut table = Table {
             file_mtime,
+            generation: BUILT.fetch_add(1, Ordering::Relaxed) + 1,
             ..Table::default()
         };
         let mut seen: HashSet<(&str, IpAddr)> = HashSet::new();

@@ -149,7 +149,8 @@ use registry::source::selector::Selector;
 use registry::store::Store;
 
 use crate::contract::{
-    Fallthrough, Next, Plugin, PluginFuture, Query, Zone, in_zone, zone::ZoneNameError,
+    ChangeCount, Fallthrough, Next, Plugin, PluginFuture, Query, Watch, Zone, in_zone,
+    zone::ZoneNameError,
 };
 use crate::plugin::autopath::ClientNamespace;
 
@@ -194,6 +195,16 @@ pub struct Kubernetes {
     /// The zone PTR targets live in (the first forward zone).
     cluster_zone: Zone,
     store: Store,
+    /// The store's serial, for the `cache` to tell when a name this plugin passed on
+    /// (fallthrough) may have become one it answers.
+    changes: Arc<dyn ChangeCount>,
+}
+
+/// Every write to the store bumps its serial, after the data is in place.
+impl ChangeCount for Store {
+    fn count(&self) -> u64 {
+        u64::from(self.serial())
+    }
 }
 
 impl Kubernetes {
@@ -213,6 +224,7 @@ impl Kubernetes {
             config,
             zones,
             cluster_zone,
+            changes: Arc::new(store.clone()),
             store,
         })
     }
@@ -261,17 +273,24 @@ impl Plugin for Kubernetes {
         };
         if !self.store.is_serving() {
             let reply = zone.unavailable(self.config.ttl, self.store.serial(), "kubernetes");
-            return PluginFuture::ready(Ok(reply));
+            return PluginFuture::ready(Ok(reply.from_memory()));
         }
+        // Read before the look-up: a write landing after it must count as a change.
+        let seen = self.changes.count();
         let reply = self.resolve(query, zone, 0);
         if reply.rcode == hickory_proto::op::ResponseCode::NXDomain
             && self.config.fallthrough.passes(&query.lower)
         {
-            return next.serve(query);
+            let watch = Watch::at(Arc::clone(&self.changes), seen);
+            return next
+                .serve(query)
+                .map(move |result| result.map(|reply| reply.watched(watch)));
         }
         if let Some(target) = self.external_target(query, &reply) {
-            return chase::through_chain(reply, target, query, next);
+            // The chased records come from the rest of the chain, but the reply is this
+            // plugin's (AA, live cluster data): never cached as a whole.
+            return chase::through_chain(reply.from_memory(), target, query, next);
         }
-        PluginFuture::ready(Ok(reply))
+        PluginFuture::ready(Ok(reply.from_memory()))
     }
 }

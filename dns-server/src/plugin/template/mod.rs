@@ -193,9 +193,11 @@ impl Plugin for TemplatePlugin {
                 }) => {
                     let mut reply = Reply::new(ResponseCode::NXDomain, NAME);
                     reply.authoritative = true;
-                    return PluginFuture::ready(Ok(reply));
+                    return PluginFuture::ready(Ok(reply.from_memory()));
                 }
-                Ok(Outcome::Answer(reply)) => return PluginFuture::ready(Ok(reply)),
+                Ok(Outcome::Answer(reply)) => {
+                    return PluginFuture::ready(Ok(reply.from_memory()));
+                }
                 Err(e) => return PluginFuture::ready(Err(e)),
             }
         }
