@@ -223,7 +223,7 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
                 prop.end()?;
                 plugin.allow_ipv4 = true;
             }
-            _ => return Err(prop.unknown_property()),
+            _ => return Err(prop.unknown_property_of(&["prefix", "translate_all", "allow_ipv4"])),
         }
     }
     ctx.metrics.register(Arc::new(Dns64Metrics {

@@ -42,7 +42,7 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
                 let lameduck = ctx.server.get_or_default::<Lameduck>();
                 lameduck.0 = lameduck.0.max(duration);
             }
-            _ => return Err(prop.unknown_property()),
+            _ => return Err(prop.unknown_property_of(&["lameduck"])),
         }
     }
     let lameduck = ctx

@@ -283,7 +283,7 @@ pub fn setup(ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
             "headless" => {
                 return Err(prop.error_at_name("headless is not supported by rollcall yet"));
             }
-            _ => return Err(prop.unknown_property()),
+            _ => return Err(prop.unknown_property_of(&["apex", "ttl", "fallthrough"])),
         }
     }
     let zones = zone_names

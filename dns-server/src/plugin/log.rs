@@ -165,7 +165,7 @@ pub fn setup(_ctx: &mut SetupContext<'_>, d: &Directive) -> SetupResult {
                     }
                 }
             }
-            _ => return Err(prop.unknown_property()),
+            _ => return Err(prop.unknown_property_of(&["class"])),
         }
     }
     if !any_class {

@@ -42,3 +42,20 @@ fn every_unimplemented_directive_is_reported_at_once() {
     assert!(errs[1].starts_with("Corefile:3:2: transfer: directive not implemented"));
     assert_eq!(errs[2], "Corefile:4:2: frobnicate: unknown directive");
 }
+
+#[test]
+fn misspelled_properties_get_a_suggestion_in_file_order() {
+    let errs = errors(
+        ".:53 {\n health {\n  lamduck 1s\n }\n log {\n  clas all\n }\n dns64 {\n  prefx 64:ff9b::/96\n }\n template IN A {\n  answr \"x 60 IN A 1.2.3.4\"\n }\n kubernetes\n k8s_external example.org {\n  apx dns\n }\n}\n",
+    );
+    assert_eq!(
+        errs,
+        [
+            "Corefile:3:3: health: unknown property \"lamduck\" (did you mean \"lameduck\"?)",
+            "Corefile:6:3: log: unknown property \"clas\" (did you mean \"class\"?)",
+            "Corefile:9:3: dns64: unknown property \"prefx\" (did you mean \"prefix\"?)",
+            "Corefile:12:3: template: unknown property \"answr\" (did you mean \"answer\"?)",
+            "Corefile:16:3: k8s_external: unknown property \"apx\" (did you mean \"apex\"?)",
+        ]
+    );
+}

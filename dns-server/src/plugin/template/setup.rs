@@ -118,7 +118,17 @@ fn parse(ctx: &SetupContext<'_>, d: &Directive) -> Result<Rule, SetupError> {
             "ederror" => {
                 return Err(prop.error_at_name("ederror is not supported by rollcall yet"));
             }
-            _ => return Err(prop.unknown_property()),
+            _ => {
+                return Err(prop.unknown_property_of(&[
+                    "match",
+                    "answer",
+                    "additional",
+                    "authority",
+                    "rcode",
+                    "fallthrough",
+                    "ederror",
+                ]));
+            }
         }
     }
     if rule.regexes.is_empty() {
