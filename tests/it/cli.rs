@@ -133,34 +133,29 @@ fn check_accepts_the_k3s_corefile_unchanged() {
     assert_plan_order(&stdout, &chain);
 }
 
-#[test]
-fn check_reports_syntax_errors_with_position() {
-    let dir = scratch_dir("check");
-    let path = dir.join("Corefile");
-    std::fs::write(&path, ".:53 {\n    errors\n").unwrap();
+/// `rollcall check` on `corefile` written to a scratch file: it must fail; (path, stderr).
+fn check_failing(scratch: &str, corefile: &str) -> (std::path::PathBuf, String) {
+    let path = scratch_dir(scratch).join("Corefile");
+    std::fs::write(&path, corefile).unwrap();
     let out = Command::new(rollcall_bin())
         .arg("check")
         .arg(&path)
         .output()
         .unwrap();
     assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    (path, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn check_reports_syntax_errors_with_position() {
+    let (_, stderr) = check_failing("check", ".:53 {\n    errors\n");
     assert!(stderr.contains("Corefile:1:"), "position missing: {stderr}");
 }
 
 /// A syntax error is printed once (it was printed twice, as its own cause).
 #[test]
 fn check_prints_a_syntax_error_once() {
-    let dir = scratch_dir("check-once");
-    let path = dir.join("Corefile");
-    std::fs::write(&path, ".:53 {\n    errors\n").unwrap();
-    let out = Command::new(rollcall_bin())
-        .arg("check")
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (_, stderr) = check_failing("check-once", ".:53 {\n    errors\n");
     assert_eq!(stderr.matches("expected '}'").count(), 1, "{stderr}");
 }
 
@@ -168,20 +163,10 @@ fn check_prints_a_syntax_error_once() {
 /// directive or property; an out-of-range port is a bad port, not a missing resolv.conf.
 #[test]
 fn check_lists_problems_in_file_order_with_suggestions() {
-    let dir = scratch_dir("check-order");
-    let path = dir.join("Corefile");
-    std::fs::write(
-        &path,
+    let (path, stderr) = check_failing(
+        "check-order",
         ".:53 {\n    forward . 8.8.8.8:99999\n    cache {\n        sucess 10\n    }\n    kubernetes {\n        startup_timout 1s\n    }\n    forwrd . 1.1.1.1\n}\n",
-    )
-    .unwrap();
-    let out = Command::new(rollcall_bin())
-        .arg("check")
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    );
     let lines: Vec<&str> = stderr.lines().collect();
     let file = path.display().to_string();
     assert_eq!(

@@ -59,13 +59,12 @@ mod tests {
     use std::net::Ipv4Addr;
     use std::sync::{Arc, Mutex};
 
-    use registry::source::kube::Connection;
     use registry::store::{ClusterObject, ServiceKind, ServiceRecord, StoreWriter};
 
     use super::*;
-    use crate::contract::{Fallthrough, Plugin, PluginResult};
+    use crate::contract::{Plugin, PluginResult};
     use crate::dns::records;
-    use crate::plugin::kubernetes::{ApiConfig, Config, PodsMode};
+    use crate::plugin::kubernetes::Config;
     use crate::plugin::testing;
 
     /// The rest of the chain: answers A with 192.0.2.1 (or `fails`), recording the names asked.
@@ -118,24 +117,7 @@ mod tests {
             "ext",
             ServiceKind::ExternalName("www.example.org".into()),
         ));
-        let config = Config {
-            zones: vec!["cluster.local.".into()],
-            manifests: None,
-            pods: PodsMode::Disabled,
-            endpoint_pod_names: false,
-            ttl: 5,
-            namespaces: None,
-            labels: None,
-            noendpoints: false,
-            fallthrough: Fallthrough::Never,
-            ignore_empty_service: false,
-            nameserver_ips: Vec::new(),
-            api: ApiConfig {
-                connection: Connection::InCluster,
-                startup_timeout: std::time::Duration::from_secs(5),
-                rate_limit: None,
-            },
-        };
+        let config = Config::new(vec!["cluster.local.".into()]);
         Kubernetes::new(config, writer.reader()).unwrap()
     }
 

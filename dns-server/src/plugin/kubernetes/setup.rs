@@ -43,30 +43,37 @@ const PROPERTIES: &[&str] = &[
 
 /// CoreDNS's default `startup_timeout`.
 const DEFAULT_STARTUP_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Config {
+    /// The configuration of a bare `kubernetes ZONES...` line: CoreDNS's defaults.
+    pub fn new(zones: Vec<String>) -> Self {
+        Config {
+            zones,
+            manifests: None,
+            pods: PodsMode::Disabled,
+            endpoint_pod_names: false,
+            ttl: 5,
+            namespaces: None,
+            labels: None,
+            noendpoints: false,
+            fallthrough: Fallthrough::Never,
+            ignore_empty_service: false,
+            nameserver_ips: Vec::new(),
+            api: ApiConfig {
+                connection: Connection::InCluster,
+                startup_timeout: DEFAULT_STARTUP_TIMEOUT,
+                rate_limit: None,
+            },
+        }
+    }
+}
 /// client-go's default burst, used when only `apiserver_qps` is given.
 const DEFAULT_BURST: u32 = 10;
 
 /// `kubernetes [ZONES...] { ... }` → [`Config`]; see the module doc for the syntax.
 pub fn parse(ctx: &SetupContext<'_>, d: &Directive) -> Result<Config, SetupError> {
     let mut args = Args::new(d);
-    let mut config = Config {
-        zones: args.zones_or(ctx.block_zones)?,
-        manifests: None,
-        pods: PodsMode::Disabled,
-        endpoint_pod_names: false,
-        ttl: 5,
-        namespaces: None,
-        labels: None,
-        noendpoints: false,
-        fallthrough: Fallthrough::Never,
-        ignore_empty_service: false,
-        nameserver_ips: Vec::new(),
-        api: ApiConfig {
-            connection: Connection::InCluster,
-            startup_timeout: DEFAULT_STARTUP_TIMEOUT,
-            rate_limit: None,
-        },
-    };
+    let mut config = Config::new(args.zones_or(ctx.block_zones)?);
     let mut api = ApiOptions::default();
     let mut manifests_token = None;
     for mut prop in args.block() {
